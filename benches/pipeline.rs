@@ -1,0 +1,139 @@
+//! Throughput of the data path, measured in one run on the same audio.
+//!
+//! ```sh
+//! cargo bench --bench pipeline                      # an hour tiled from tests/fixtures/speech.wav
+//! cargo bench --bench pipeline -- DIR [MINUTES]     # an hour (or MINUTES) tiled from DIR's WAVs
+//! ```
+//!
+//! Reports, per 80 ms hop (one group of 8 frames, one embedding): the front end streaming, the
+//! backbone per window (streaming, batch 1) and in batch mode; then the real-time factor and
+//! CPU seconds per audio hour of the whole `hark embed` path (read WAV → frames → embeddings →
+//! .npy) on the long recording.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use hark::backbone::{Backbone, EMBEDDING_DIM};
+use hark::embedder::embed_samples;
+use hark::frontend::{self, FrameStream, GROUP_FRAMES, MelSpec};
+
+/// CPU seconds (user + system) this process has used so far, from /proc (Linux).
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let after = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    // USER_HZ is 100 on every Linux configuration hark targets.
+    Some(ticks / 100.0)
+}
+
+fn wavs_under(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<_> = entries.flatten().map(|e| e.path()).collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            wavs_under(&p, out);
+        } else if p.extension().is_some_and(|e| e.eq_ignore_ascii_case("wav")) {
+            out.push(p);
+        }
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let minutes: f64 = args.get(1).and_then(|m| m.parse().ok()).unwrap_or(60.0);
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let mut sources = Vec::new();
+    match args.first() {
+        Some(dir) => wavs_under(Path::new(dir), &mut sources),
+        None => sources.push(root.join("tests/fixtures/speech.wav")),
+    }
+    assert!(!sources.is_empty(), "no WAV files found");
+    let target = (minutes * 60.0 * 16_000.0) as usize;
+    let mut audio = Vec::with_capacity(target);
+    'fill: loop {
+        for p in &sources {
+            audio.extend(hark::wav::read_wav(p).expect("readable WAV"));
+            if audio.len() >= target {
+                break 'fill;
+            }
+        }
+    }
+    audio.truncate(target);
+    let dir = tempfile::tempdir().unwrap();
+    let wav_path = dir.path().join("long.wav");
+    hark::wav::write_wav(&wav_path, &audio, 16_000).unwrap();
+    let audio = hark::wav::read_wav(&wav_path).unwrap();
+    let secs = audio.len() as f64 / 16_000.0;
+    println!(
+        "audio: {:.1} min from {} file(s)",
+        secs / 60.0,
+        sources.len()
+    );
+
+    // Front end, streaming in 10 ms chunks as a live source delivers them.
+    let mut stream = FrameStream::new();
+    let mut frames = Vec::with_capacity(audio.len() / 160 + 8);
+    let t = Instant::now();
+    for chunk in audio.chunks(160) {
+        stream.push(chunk, &mut frames);
+    }
+    let front = t.elapsed().as_secs_f64();
+    let hops = frames.len() / GROUP_FRAMES;
+    println!(
+        "front end      : {:8.1} µs per 80 ms hop ({hops} hops)",
+        front * 1e6 / hops as f64
+    );
+    assert_eq!(frames, frontend::frames(&mut MelSpec::new(), &audio));
+
+    // Backbone, one window per hop as in streaming; on the first 10 minutes to keep the run short.
+    let mut backbone = Backbone::builtin().unwrap();
+    let window_count = (hops.min(7500)).saturating_sub(10);
+    let t = Instant::now();
+    for k in 0..window_count {
+        std::hint::black_box(
+            backbone
+                .embed_latest(&frames[k * GROUP_FRAMES..k * GROUP_FRAMES + 80])
+                .unwrap(),
+        );
+    }
+    let stream_bb = t.elapsed().as_secs_f64() / window_count as f64;
+    println!(
+        "backbone       : {:8.1} µs per 80 ms hop (windowed, batch 1)",
+        stream_bb * 1e6
+    );
+    let t = Instant::now();
+    let batch = backbone
+        .embed(&frames[..(window_count + 9) * GROUP_FRAMES])
+        .unwrap();
+    let batch_bb = t.elapsed().as_secs_f64() / batch.len() as f64;
+    println!(
+        "backbone       : {:8.1} µs per 80 ms hop (windowed, batch 32)",
+        batch_bb * 1e6
+    );
+
+    // The whole `hark embed` path on the long file.
+    let out = dir.path().join("e.npy");
+    let cpu0 = cpu_seconds();
+    let t = Instant::now();
+    let samples = hark::wav::read_wav(&wav_path).unwrap();
+    let embeddings = embed_samples(&mut backbone, &samples).unwrap();
+    let flat: Vec<f32> = embeddings.iter().flatten().copied().collect();
+    hark::npy::write(&out, &flat, embeddings.len(), EMBEDDING_DIM).unwrap();
+    let wall = t.elapsed().as_secs_f64();
+    let cpu = cpu0.zip(cpu_seconds()).map(|(a, b)| b - a);
+    println!(
+        "hark embed     : {:.1} s wall for {:.1} min of audio = {:.0}× real time{}",
+        wall,
+        secs / 60.0,
+        secs / wall,
+        cpu.map(|c| format!(", {:.1} CPU-s per audio hour", c * 3600.0 / secs))
+            .unwrap_or_default()
+    );
+}

@@ -1,0 +1,37 @@
+//! Atomic file writes: write a temporary file beside the target, fsync it, rename it over the
+//! target, fsync the directory. A crash at any moment leaves the old file or the new one,
+//! never a torn one.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::Path;
+
+use crate::{Error, Result};
+
+/// Writes `path` through `fill`, atomically. The temporary file is removed if `fill` fails.
+pub fn write(path: &Path, fill: impl FnOnce(&mut File) -> std::io::Result<()>) -> Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".hark-")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(|e| Error::io(path, e))?;
+    fill(tmp.as_file_mut()).map_err(|e| Error::io(path, e))?;
+    tmp.as_file_mut().flush().map_err(|e| Error::io(path, e))?;
+    tmp.as_file().sync_all().map_err(|e| Error::io(path, e))?;
+    tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
+    // Make the rename itself durable. Not every platform can open a directory; that only
+    // weakens durability, never atomicity, so a failure here is ignored.
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// Writes `bytes` to `path` atomically.
+pub fn write_bytes(path: &Path, bytes: &[u8]) -> Result<()> {
+    write(path, |f| f.write_all(bytes))
+}

@@ -1,0 +1,245 @@
+//! Stage 2 of the data path: log-mel frames → 96-d embeddings, through the frozen
+//! speech_embedding CNN run by tract.
+//!
+//! The model is parsed, type-checked and optimised once ([`Backbone::builtin`] or
+//! [`Backbone::from_file`]); every later call reuses the same plan and state.
+//!
+//! Embedding `k` of a frame sequence is computed from the 76 frames `8k+4 … 8k+79`: the window
+//! that ends with clamp group `k+9`, exactly as openWakeWord slides it (the last 76 frames
+//! whenever a new group of 8 has arrived). The first embedding of a stream therefore needs
+//! 10 groups (80 frames, 13 152 samples ≈ 0.82 s), and each further 80 ms adds one.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+use tract_onnx::prelude::*;
+
+use crate::frontend::{GROUP_FRAMES, MelFrame, N_MELS};
+use crate::{Error, Result};
+
+/// Frames in one backbone input window (0.775 s).
+pub const WINDOW_FRAMES: usize = 76;
+/// Size of one embedding.
+pub const EMBEDDING_DIM: usize = 96;
+/// Frames a stream must hold before its first embedding: 10 groups.
+pub const FIRST_WINDOW_END: usize = 80;
+/// Frames skipped at the start of each window's first group.
+const WINDOW_OFFSET: usize = FIRST_WINDOW_END - WINDOW_FRAMES;
+/// Windows sent through tract per call in batch mode.
+const BATCH: usize = 32;
+
+/// One 96-d embedding: 80 ms of audio seen in 775 ms of context.
+pub type Embedding = [f32; EMBEDDING_DIM];
+
+/// sha256 of the `embedding_model.onnx` hark is built and tested with.
+pub const BUILTIN_SHA256: &str = "70d164290c1d095d1d4ee149bc5e00543250a7316b59f31d056cff7bd3075c1f";
+
+static BUILTIN_MODEL: &[u8] = include_bytes!("../models/embedding_model.onnx");
+
+/// Number of embeddings a sequence of `frames` frames yields.
+pub fn embedding_count(frames: usize) -> usize {
+    if frames < FIRST_WINDOW_END {
+        0
+    } else {
+        (frames - FIRST_WINDOW_END) / GROUP_FRAMES + 1
+    }
+}
+
+/// The frozen backbone, planned once and ready to run.
+pub struct Backbone {
+    state: TypedSimpleState,
+    sha256: String,
+    origin: PathBuf,
+    input: Vec<f32>,
+}
+
+impl std::fmt::Debug for Backbone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Backbone")
+            .field("origin", &self.origin)
+            .field("sha256", &self.sha256)
+            .finish()
+    }
+}
+
+impl Backbone {
+    /// The copy of `embedding_model.onnx` compiled into the binary.
+    pub fn builtin() -> Result<Self> {
+        Self::from_bytes(BUILTIN_MODEL, Path::new("<built-in embedding_model.onnx>"))
+    }
+
+    /// Loads an ONNX backbone from a file, e.g. to try another export of the same network.
+    ///
+    /// The file must be an ONNX model taking `[N, 76, 32, 1]` log-mel windows and returning a
+    /// 96-d embedding per window; anything else is refused with an error naming the file.
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        Self::from_bytes(&bytes, path)
+    }
+
+    /// Loads a backbone from ONNX bytes; `origin` names them in errors and in [`Backbone::origin`].
+    pub fn from_bytes(bytes: &[u8], origin: &Path) -> Result<Self> {
+        let fail = |problem: String| Error::Backbone {
+            path: origin.to_path_buf(),
+            problem,
+        };
+        let sha256 = hex(&Sha256::digest(bytes));
+        let plan = plan(bytes).map_err(|e| {
+            fail(format!(
+                "not a usable speech_embedding ONNX model ({})",
+                root_cause(&e)
+            ))
+        })?;
+        let state = plan
+            .spawn()
+            .map_err(|e| fail(format!("cannot start the model: {e}")))?;
+        let mut backbone = Backbone {
+            state,
+            sha256,
+            origin: origin.to_path_buf(),
+            input: Vec::new(),
+        };
+        // A model with the right shapes can still be the wrong network; one real call checks
+        // that it runs and produces finite numbers.
+        let probe = vec![[0.5f32; N_MELS]; FIRST_WINDOW_END];
+        let emb = backbone
+            .embed_windows(&probe, 1)
+            .map_err(|e| fail(e.to_string()))?;
+        if emb.iter().flatten().any(|v| !v.is_finite()) {
+            return Err(fail("produces non-finite embeddings".into()));
+        }
+        Ok(backbone)
+    }
+
+    /// sha256 (hex) of the model bytes: heads record it so they are never run on another backbone.
+    pub fn sha256(&self) -> &str {
+        &self.sha256
+    }
+
+    /// Where the model came from.
+    pub fn origin(&self) -> &Path {
+        &self.origin
+    }
+
+    /// True if this is the exact model hark was built and tested with.
+    pub fn is_reference(&self) -> bool {
+        self.sha256 == BUILTIN_SHA256
+    }
+
+    /// Embeddings of a whole frame sequence (see the module docs for the windowing).
+    pub fn embed(&mut self, frames: &[MelFrame]) -> Result<Vec<Embedding>> {
+        let n = embedding_count(frames.len());
+        let mut out = Vec::with_capacity(n);
+        for start in (0..n).step_by(BATCH) {
+            let count = BATCH.min(n - start);
+            let first = start * GROUP_FRAMES;
+            let last = first + (count - 1) * GROUP_FRAMES + FIRST_WINDOW_END;
+            out.extend(self.embed_windows(&frames[first..last], count)?);
+        }
+        Ok(out)
+    }
+
+    /// Embedding of the newest window of a stream: `frames` holds the last 80 frames
+    /// (10 groups); the window is its last 76.
+    pub fn embed_latest(&mut self, frames: &[MelFrame]) -> Result<Embedding> {
+        debug_assert_eq!(frames.len(), FIRST_WINDOW_END);
+        Ok(self.embed_windows(frames, 1)?[0])
+    }
+
+    /// Runs `count` windows starting every 8 frames of `frames` (each skipping its first 4).
+    fn embed_windows(&mut self, frames: &[MelFrame], count: usize) -> Result<Vec<Embedding>> {
+        self.input.clear();
+        for w in 0..count {
+            let start = w * GROUP_FRAMES + WINDOW_OFFSET;
+            self.input
+                .extend(frames[start..start + WINDOW_FRAMES].iter().flatten());
+        }
+        let tensor = Tensor::from_shape(&[count, WINDOW_FRAMES, N_MELS, 1], &self.input)
+            .map_err(|e| Error::Invalid(format!("backbone input: {e}")))?;
+        let outputs = self
+            .state
+            .run(tvec![tensor.into()])
+            .map_err(|e| Error::Invalid(format!("backbone {}: {e}", self.origin.display())))?;
+        let values = outputs[0]
+            .try_as_plain_ram()
+            .and_then(|v| v.as_slice::<f32>())
+            .map_err(|e| Error::Invalid(format!("backbone output: {e}")))?;
+        if values.len() != count * EMBEDDING_DIM {
+            return Err(Error::Backbone {
+                path: self.origin.clone(),
+                problem: format!(
+                    "returned {} values for {count} windows, expected {EMBEDDING_DIM} each",
+                    values.len()
+                ),
+            });
+        }
+        Ok(values
+            .chunks_exact(EMBEDDING_DIM)
+            .map(|c| c.try_into().expect("chunk of EMBEDDING_DIM"))
+            .collect())
+    }
+}
+
+/// Parses, shapes and optimises the model with a symbolic batch dimension.
+fn plan(bytes: &[u8]) -> TractResult<Arc<TypedRunnableModel>> {
+    let mut model = tract_onnx::onnx().model_for_read(&mut std::io::Cursor::new(bytes))?;
+    let batch = model.sym("N");
+    model.set_input_fact(
+        0,
+        f32::fact(tract_onnx::tract_core::dims!(
+            batch,
+            WINDOW_FRAMES,
+            N_MELS,
+            1
+        ))
+        .into(),
+    )?;
+    let model = model.into_optimized()?;
+    let out = model.output_fact(0)?;
+    let volume: Option<i64> = out
+        .shape
+        .iter()
+        .skip(1)
+        .map(|d| d.to_i64().ok())
+        .product::<Option<i64>>();
+    if volume != Some(EMBEDDING_DIM as i64) {
+        return Err(TractError::msg(format!(
+            "output shape {:?} is not {EMBEDDING_DIM} values per window",
+            out.shape
+        )));
+    }
+    model.into_runnable()
+}
+
+fn root_cause(e: &TractError) -> String {
+    e.chain()
+        .last()
+        .map(|c| c.to_string())
+        .unwrap_or_else(|| e.to_string())
+}
+
+/// Lower-case hex of a byte string.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedding_count_matches_the_windowing() {
+        assert_eq!(embedding_count(79), 0);
+        assert_eq!(embedding_count(80), 1);
+        assert_eq!(embedding_count(87), 1);
+        assert_eq!(embedding_count(88), 2);
+    }
+
+    #[test]
+    fn builtin_model_is_the_reference() {
+        let b = Backbone::builtin().unwrap();
+        assert!(b.is_reference());
+        assert_eq!(b.sha256(), BUILTIN_SHA256);
+    }
+}

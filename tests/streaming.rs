@@ -1,0 +1,56 @@
+//! Streaming with chunks of any size gives exactly the batch result, for frames and embeddings.
+
+mod common;
+
+use common::{Lcg, max_abs_diff, speech};
+use hark::backbone::Backbone;
+use hark::embedder::{Embedder, embed_samples};
+use hark::frontend::{self, FrameStream, MelSpec};
+
+fn chunked<'a>(x: &'a [f32], rng: &mut Lcg, max: usize) -> Vec<&'a [f32]> {
+    let mut out = Vec::new();
+    let mut rest = x;
+    while !rest.is_empty() {
+        let n = rng.range(1, max).min(rest.len());
+        out.push(&rest[..n]);
+        rest = &rest[n..];
+    }
+    out
+}
+
+#[test]
+fn frames_stream_equals_batch_for_random_chunks() {
+    let x = speech();
+    let batch = frontend::frames(&mut MelSpec::new(), &x);
+    for (seed, max) in [(1, 1), (2, 7), (3, 500), (4, 5000), (5, 80_000)] {
+        let mut rng = Lcg(seed);
+        let mut stream = FrameStream::new();
+        let mut got = Vec::new();
+        for c in chunked(&x, &mut rng, max) {
+            stream.push(c, &mut got);
+        }
+        assert_eq!(got.len(), batch.len(), "chunks up to {max}");
+        // Same arithmetic on the same samples: identical, not just close.
+        assert_eq!(max_abs_diff(&got, &batch), 0.0, "chunks up to {max}");
+    }
+}
+
+#[test]
+fn embeddings_stream_equals_batch_for_random_chunks() {
+    let x = speech();
+    let mut backbone = Backbone::builtin().unwrap();
+    let batch = embed_samples(&mut backbone, &x).unwrap();
+    let mut embedder = Embedder::new(backbone);
+    for (seed, max) in [(11, 1), (12, 300), (13, 4000), (14, 40_000)] {
+        embedder.reset();
+        let mut rng = Lcg(seed);
+        let mut got = Vec::new();
+        for c in chunked(&x, &mut rng, max) {
+            embedder.push(c, &mut got).unwrap();
+        }
+        assert_eq!(got.len(), batch.len(), "chunks up to {max}");
+        let err = max_abs_diff(&got, &batch);
+        assert!(err <= 1e-5, "chunks up to {max}: max error {err}");
+        assert_eq!(embedder.produced(), batch.len() as u64);
+    }
+}
