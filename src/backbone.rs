@@ -26,8 +26,6 @@ pub const EMBEDDING_DIM: usize = 96;
 pub const FIRST_WINDOW_END: usize = 80;
 /// Frames skipped at the start of each window's first group.
 const WINDOW_OFFSET: usize = FIRST_WINDOW_END - WINDOW_FRAMES;
-/// Windows sent through tract per call in batch mode.
-const BATCH: usize = 32;
 
 /// One 96-d embedding: 80 ms of audio seen in 775 ms of context.
 pub type Embedding = [f32; EMBEDDING_DIM];
@@ -48,6 +46,9 @@ pub fn embedding_count(frames: usize) -> usize {
 
 /// The frozen backbone, planned once and ready to run.
 pub struct Backbone {
+    /// Plan for one window, shapes fixed so tract can specialise its kernels. Batching
+    /// windows was measured slower per window with tract (benches/pipeline.rs), so whole
+    /// recordings go through the same plan one window at a time.
     state: TypedSimpleState,
     sha256: String,
     origin: PathBuf,
@@ -85,15 +86,15 @@ impl Backbone {
             problem,
         };
         let sha256 = hex(&Sha256::digest(bytes));
-        let plan = plan(bytes).map_err(|e| {
-            fail(format!(
-                "not a usable speech_embedding ONNX model ({})",
-                root_cause(&e)
-            ))
-        })?;
-        let state = plan
-            .spawn()
-            .map_err(|e| fail(format!("cannot start the model: {e}")))?;
+        let spawn = || {
+            plan(bytes).and_then(|p| p.spawn()).map_err(|e| {
+                fail(format!(
+                    "not a usable speech_embedding ONNX model ({})",
+                    root_cause(&e)
+                ))
+            })
+        };
+        let state = spawn()?;
         let mut backbone = Backbone {
             state,
             sha256,
@@ -104,9 +105,9 @@ impl Backbone {
         // that it runs and produces finite numbers.
         let probe = vec![[0.5f32; N_MELS]; FIRST_WINDOW_END];
         let emb = backbone
-            .embed_windows(&probe, 1)
+            .embed_latest(&probe)
             .map_err(|e| fail(e.to_string()))?;
-        if emb.iter().flatten().any(|v| !v.is_finite()) {
+        if emb.iter().any(|v| !v.is_finite()) {
             return Err(fail("produces non-finite embeddings".into()));
         }
         Ok(backbone)
@@ -129,33 +130,25 @@ impl Backbone {
 
     /// Embeddings of a whole frame sequence (see the module docs for the windowing).
     pub fn embed(&mut self, frames: &[MelFrame]) -> Result<Vec<Embedding>> {
-        let n = embedding_count(frames.len());
-        let mut out = Vec::with_capacity(n);
-        for start in (0..n).step_by(BATCH) {
-            let count = BATCH.min(n - start);
-            let first = start * GROUP_FRAMES;
-            let last = first + (count - 1) * GROUP_FRAMES + FIRST_WINDOW_END;
-            out.extend(self.embed_windows(&frames[first..last], count)?);
-        }
-        Ok(out)
+        (0..embedding_count(frames.len()))
+            .map(|k| {
+                self.embed_latest(&frames[k * GROUP_FRAMES..k * GROUP_FRAMES + FIRST_WINDOW_END])
+            })
+            .collect()
     }
 
     /// Embedding of the newest window of a stream: `frames` holds the last 80 frames
     /// (10 groups); the window is its last 76.
     pub fn embed_latest(&mut self, frames: &[MelFrame]) -> Result<Embedding> {
-        debug_assert_eq!(frames.len(), FIRST_WINDOW_END);
-        Ok(self.embed_windows(frames, 1)?[0])
-    }
-
-    /// Runs `count` windows starting every 8 frames of `frames` (each skipping its first 4).
-    fn embed_windows(&mut self, frames: &[MelFrame], count: usize) -> Result<Vec<Embedding>> {
-        self.input.clear();
-        for w in 0..count {
-            let start = w * GROUP_FRAMES + WINDOW_OFFSET;
-            self.input
-                .extend(frames[start..start + WINDOW_FRAMES].iter().flatten());
+        if frames.len() != FIRST_WINDOW_END {
+            return Err(Error::Invalid(format!(
+                "the backbone needs the last {FIRST_WINDOW_END} frames, got {}",
+                frames.len()
+            )));
         }
-        let tensor = Tensor::from_shape(&[count, WINDOW_FRAMES, N_MELS, 1], &self.input)
+        self.input.clear();
+        self.input.extend(frames[WINDOW_OFFSET..].iter().flatten());
+        let tensor = Tensor::from_shape(&[1, WINDOW_FRAMES, N_MELS, 1], &self.input)
             .map_err(|e| Error::Invalid(format!("backbone input: {e}")))?;
         let outputs = self
             .state
@@ -165,36 +158,20 @@ impl Backbone {
             .try_as_plain_ram()
             .and_then(|v| v.as_slice::<f32>())
             .map_err(|e| Error::Invalid(format!("backbone output: {e}")))?;
-        if values.len() != count * EMBEDDING_DIM {
-            return Err(Error::Backbone {
-                path: self.origin.clone(),
-                problem: format!(
-                    "returned {} values for {count} windows, expected {EMBEDDING_DIM} each",
-                    values.len()
-                ),
-            });
-        }
-        Ok(values
-            .chunks_exact(EMBEDDING_DIM)
-            .map(|c| c.try_into().expect("chunk of EMBEDDING_DIM"))
-            .collect())
+        values.try_into().map_err(|_| Error::Backbone {
+            path: self.origin.clone(),
+            problem: format!("returned {} values, expected {EMBEDDING_DIM}", values.len()),
+        })
     }
 }
 
-/// Parses, shapes and optimises the model with a symbolic batch dimension.
+/// Parses, shapes and optimises the model for one window per call. Fixed shapes let tract
+/// pick and pack its kernels once; batching windows measured slower per window
+/// (8.1 ms at batch 16 against 5.5 ms at batch 1, benches/pipeline.rs), so every path runs one
+/// window at a time.
 fn plan(bytes: &[u8]) -> TractResult<Arc<TypedRunnableModel>> {
     let mut model = tract_onnx::onnx().model_for_read(&mut std::io::Cursor::new(bytes))?;
-    let batch = model.sym("N");
-    model.set_input_fact(
-        0,
-        f32::fact(tract_onnx::tract_core::dims!(
-            batch,
-            WINDOW_FRAMES,
-            N_MELS,
-            1
-        ))
-        .into(),
-    )?;
+    model.set_input_fact(0, f32::fact([1, WINDOW_FRAMES, N_MELS, 1]).into())?;
     let model = model.into_optimized()?;
     let out = model.output_fact(0)?;
     let volume: Option<i64> = out

@@ -100,9 +100,11 @@ fn embed(backbone: Option<&Path>, wav_path: &Path, out: Option<&Path>) -> Result
         (None, _) => {
             let stdout = std::io::stdout();
             let mut lock = std::io::BufWriter::new(stdout.lock());
-            write_csv(&mut lock, &embeddings)
-                .and_then(|()| lock.flush())
-                .map_err(|e| Error::io("<stdout>", e))?;
+            match write_csv(&mut lock, &embeddings).and_then(|()| lock.flush()) {
+                // A closed pipe (`hark embed … | head`) is the reader's choice, not an error.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+                r => r.map_err(|e| Error::io("<stdout>", e))?,
+            }
         }
     }
     eprintln!(
