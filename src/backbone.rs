@@ -167,7 +167,7 @@ impl Backbone {
 
 /// Parses, shapes and optimises the model for one window per call. Fixed shapes let tract
 /// pick and pack its kernels once; batching windows measured slower per window
-/// (8.1 ms at batch 16 against 5.5 ms at batch 1, benches/pipeline.rs), so every path runs one
+/// (8.1 ms at batch 16, 5.5 ms with a symbolic batch, 4.8 ms fixed at 1; benches/pipeline.rs), so every path runs one
 /// window at a time.
 fn plan(bytes: &[u8]) -> TractResult<Arc<TypedRunnableModel>> {
     let mut model = tract_onnx::onnx().model_for_read(&mut std::io::Cursor::new(bytes))?;
