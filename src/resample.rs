@@ -89,21 +89,6 @@ impl Resampler {
         let mut rest = samples;
         while !rest.is_empty() {
             let need = inner.input_frames_next();
-            if self.pending.is_empty() && rest.len() >= need {
-                // Whole chunks straight from the caller's buffer.
-                let (chunk, tail) = rest.split_at(need);
-                Self::run(
-                    inner,
-                    chunk,
-                    None,
-                    &mut self.scratch,
-                    &mut self.trim,
-                    &mut self.produced,
-                    out,
-                )?;
-                rest = tail;
-                continue;
-            }
             let take = (need - self.pending.len()).min(rest.len());
             self.pending.extend_from_slice(&rest[..take]);
             rest = &rest[take..];
