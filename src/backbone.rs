@@ -46,10 +46,13 @@ pub fn embedding_count(frames: usize) -> usize {
 
 /// The frozen backbone, planned once and ready to run.
 pub struct Backbone {
-    /// Plan for one window, shapes fixed so tract can specialise its kernels. Batching
-    /// windows was measured slower per window with tract (benches/pipeline.rs), so whole
-    /// recordings go through the same plan one window at a time.
+    /// Plan for one window (streaming), shapes fixed so tract can specialise its kernels.
     state: TypedSimpleState,
+    /// The same network run over a whole frame sequence at once (see [`sequence_plan`]),
+    /// planned on first use; `Some(None)` for a model whose graph hark cannot re-shape.
+    sequence: Option<Option<TypedSimpleState>>,
+    /// The model bytes, kept for planning the sequence path when it is first asked for.
+    bytes: Vec<u8>,
     sha256: String,
     origin: PathBuf,
     input: Vec<f32>,
@@ -97,6 +100,8 @@ impl Backbone {
         let state = spawn()?;
         let mut backbone = Backbone {
             state,
+            sequence: None,
+            bytes: bytes.to_vec(),
             sha256,
             origin: origin.to_path_buf(),
             input: Vec::new(),
@@ -128,13 +133,72 @@ impl Backbone {
         self.sha256 == BUILTIN_SHA256
     }
 
-    /// Embeddings of a whole frame sequence (see the module docs for the windowing).
+    /// Embeddings of a whole frame sequence (see the module docs for the windowing), one
+    /// 76-frame window at a time through the same plan as streaming, so a file and a stream of
+    /// the same audio give the same embeddings.
     pub fn embed(&mut self, frames: &[MelFrame]) -> Result<Vec<Embedding>> {
         (0..embedding_count(frames.len()))
             .map(|k| {
                 self.embed_latest(&frames[k * GROUP_FRAMES..k * GROUP_FRAMES + FIRST_WINDOW_END])
             })
             .collect()
+    }
+
+    /// Embeddings of a whole frame sequence computed column by column instead of window by
+    /// window: equal to [`Backbone::embed`] within 1e-4 (`tests/backbone.rs`), not bit for bit.
+    ///
+    /// Every convolution of the network is "valid" along time and its three time-poolings make
+    /// a total stride of 8 frames, exactly the hop, so running it once over the whole sequence
+    /// yields every window's embedding while computing each time column once (tested equal to
+    /// the windowed path in `tests/backbone.rs`). Long recordings go in segments of
+    /// [`SEGMENT`] embeddings to bound memory.
+    pub fn embed_sequence(&mut self, frames: &[MelFrame]) -> Result<Vec<Embedding>> {
+        let n = embedding_count(frames.len());
+        if self.sequence.is_none() {
+            self.sequence = Some(sequence_plan(&self.bytes).and_then(|p| p.spawn()).ok());
+        }
+        if !matches!(self.sequence, Some(Some(_))) {
+            return self.embed(frames);
+        }
+        let mut out = Vec::with_capacity(n);
+        let mut start = 0;
+        while start < n {
+            let count = SEGMENT.min(n - start);
+            let first = start * GROUP_FRAMES + WINDOW_OFFSET;
+            let len = WINDOW_FRAMES + (count - 1) * GROUP_FRAMES;
+            out.extend(self.run_sequence(&frames[first..first + len], count)?);
+            start += count;
+        }
+        Ok(out)
+    }
+
+    fn run_sequence(&mut self, frames: &[MelFrame], count: usize) -> Result<Vec<Embedding>> {
+        let state = self
+            .sequence
+            .as_mut()
+            .and_then(Option::as_mut)
+            .expect("checked by the caller");
+        self.input.clear();
+        self.input.extend(frames.iter().flatten());
+        let tensor = Tensor::from_shape(&[1, frames.len(), N_MELS, 1], &self.input)
+            .map_err(|e| Error::Invalid(format!("backbone input: {e}")))?;
+        let outputs = state
+            .run(tvec![tensor.into()])
+            .map_err(|e| Error::Invalid(format!("backbone {}: {e}", self.origin.display())))?;
+        let values = outputs[0]
+            .try_as_plain_ram()
+            .and_then(|v| v.as_slice::<f32>())
+            .map_err(|e| Error::Invalid(format!("backbone output: {e}")))?;
+        if values.len() != count * EMBEDDING_DIM {
+            return Err(Error::Backbone {
+                path: self.origin.clone(),
+                problem: format!("returned {} values for {count} windows", values.len()),
+            });
+        }
+        // The output is channels-first, [1, 96, count, 1]: column k is embedding k.
+        Ok((0..count)
+            .map(|k| std::array::from_fn(|c| values[c * count + k]))
+            .collect())
     }
 
     /// Embedding of the newest window of a stream: `frames` holds the last 80 frames
@@ -163,6 +227,44 @@ impl Backbone {
             problem: format!("returned {} values, expected {EMBEDDING_DIM}", values.len()),
         })
     }
+}
+
+/// Embeddings per call of the sequence plan: bounds its activations to a few tens of MB.
+const SEGMENT: usize = 256;
+
+/// The backbone re-shaped to take a whole frame sequence `[1, T, 32, 1]` and return
+/// `[1, 96, n, 1]`: its two Reshape constants (`[-1,1,76,32]` in, `[-1,1,1,96]` out) are the
+/// only things that fix the window length, so they are replaced by time-agnostic ones.
+fn sequence_plan(bytes: &[u8]) -> TractResult<Arc<TypedRunnableModel>> {
+    let onnx = tract_onnx::onnx();
+    let mut proto = onnx.proto_model_for_read(&mut std::io::Cursor::new(bytes))?;
+    let graph = proto
+        .graph
+        .as_mut()
+        .ok_or_else(|| TractError::msg("no graph"))?;
+    let mut patched = 0;
+    for init in &mut graph.initializer {
+        let shape: Option<[i64; 4]> = match init.name.as_str() {
+            "new_shape__262" => Some([1, 1, -1, N_MELS as i64]),
+            "new_shape__273" => Some([1, EMBEDDING_DIM as i64, -1, 1]),
+            _ => None,
+        };
+        if let Some(shape) = shape {
+            init.int64_data.clear();
+            init.raw_data = shape.iter().flat_map(|v| v.to_le_bytes()).collect();
+            patched += 1;
+        }
+    }
+    if patched != 2 {
+        return Err(TractError::msg("not the reference graph layout"));
+    }
+    let mut model = onnx.model_for_proto_model(&proto)?;
+    let time = model.sym("T");
+    model.set_input_fact(
+        0,
+        f32::fact(tract_onnx::tract_core::dims!(1, time, N_MELS, 1)).into(),
+    )?;
+    model.into_optimized()?.into_runnable()
 }
 
 /// Parses, shapes and optimises the model for one window per call. Fixed shapes let tract

@@ -79,3 +79,14 @@ fn short_audio_yields_no_embeddings() {
     );
     assert_eq!(embedding_count(80), 1);
 }
+
+#[test]
+fn sequence_path_equals_windowed_path() {
+    let frames = hark::frontend::frames(&mut hark::frontend::MelSpec::new(), &speech());
+    let mut backbone = Backbone::builtin().unwrap();
+    let sequence = backbone.embed_sequence(&frames).unwrap();
+    let windowed = backbone.embed(&frames).unwrap();
+    assert_eq!(sequence.len(), windowed.len());
+    let err = max_abs_diff(&sequence, &windowed);
+    assert!(err <= 1e-4, "max error {err}");
+}
