@@ -178,17 +178,8 @@ impl Backbone {
             .as_mut()
             .and_then(Option::as_mut)
             .expect("checked by the caller");
-        self.input.clear();
-        self.input.extend(frames.iter().flatten());
-        let tensor = Tensor::from_shape(&[1, frames.len(), N_MELS, 1], &self.input)
-            .map_err(|e| Error::Invalid(format!("backbone input: {e}")))?;
-        let outputs = state
-            .run(tvec![tensor.into()])
-            .map_err(|e| Error::Invalid(format!("backbone {}: {e}", self.origin.display())))?;
-        let values = outputs[0]
-            .try_as_plain_ram()
-            .and_then(|v| v.as_slice::<f32>())
-            .map_err(|e| Error::Invalid(format!("backbone output: {e}")))?;
+        let output = run_frames(state, &mut self.input, frames, &self.origin)?;
+        let values = as_values(&output)?;
         if values.len() != count * EMBEDDING_DIM {
             return Err(Error::Backbone {
                 path: self.origin.clone(),
@@ -210,23 +201,44 @@ impl Backbone {
                 frames.len()
             )));
         }
-        self.input.clear();
-        self.input.extend(frames[WINDOW_OFFSET..].iter().flatten());
-        let tensor = Tensor::from_shape(&[1, WINDOW_FRAMES, N_MELS, 1], &self.input)
-            .map_err(|e| Error::Invalid(format!("backbone input: {e}")))?;
-        let outputs = self
-            .state
-            .run(tvec![tensor.into()])
-            .map_err(|e| Error::Invalid(format!("backbone {}: {e}", self.origin.display())))?;
-        let values = outputs[0]
-            .try_as_plain_ram()
-            .and_then(|v| v.as_slice::<f32>())
-            .map_err(|e| Error::Invalid(format!("backbone output: {e}")))?;
+        let output = run_frames(
+            &mut self.state,
+            &mut self.input,
+            &frames[WINDOW_OFFSET..],
+            &self.origin,
+        )?;
+        let values = as_values(&output)?;
         values.try_into().map_err(|_| Error::Backbone {
             path: self.origin.clone(),
             problem: format!("returned {} values, expected {EMBEDDING_DIM}", values.len()),
         })
     }
+}
+
+/// Runs one plan on `frames` as a `[1, T, 32, 1]` input (staged in `buf`, reused across
+/// calls); returns the first output.
+fn run_frames(
+    state: &mut TypedSimpleState,
+    buf: &mut Vec<f32>,
+    frames: &[MelFrame],
+    origin: &Path,
+) -> Result<TValue> {
+    buf.clear();
+    buf.extend(frames.iter().flatten());
+    let tensor = Tensor::from_shape(&[1, frames.len(), N_MELS, 1], buf)
+        .map_err(|e| Error::Invalid(format!("backbone input: {e}")))?;
+    let mut outputs = state
+        .run(tvec![tensor.into()])
+        .map_err(|e| Error::Invalid(format!("backbone {}: {e}", origin.display())))?;
+    Ok(outputs.remove(0))
+}
+
+/// The values of a plan's output tensor.
+fn as_values(output: &TValue) -> Result<&[f32]> {
+    output
+        .try_as_plain_ram()
+        .and_then(|v| v.as_slice::<f32>())
+        .map_err(|e| Error::Invalid(format!("backbone output: {e}")))
 }
 
 /// Embeddings per call of the sequence plan: bounds its activations to a few tens of MB.
