@@ -1,19 +1,27 @@
 //! Stage 2 of the data path: log-mel frames → 96-d embeddings, through the frozen
 //! speech_embedding CNN run by tract.
 //!
-//! The model is parsed, type-checked and optimised once ([`Backbone::builtin`] or
-//! [`Backbone::from_file`]); every later call reuses the same plan and state.
+//! The network is planned once ([`Backbone::builtin`] or [`Backbone::from_file`]) and run
+//! many times by cheap [`BackboneStream`]s, one per stream of audio (tract's "plan once, run
+//! many"). A stream takes one 8-frame group (80 ms) at a time and computes only the new time
+//! columns of every layer, keeping the rest as state: every convolution of the network is
+//! "valid" along time and its three time-poolings make a total stride of 8 frames, exactly the
+//! hop, so tract's pulse transform turns it into a streaming network that does 11.2 MFLOP
+//! per hop where the 76-frame window does 83.9. Files go through the same streaming code.
 //!
-//! Embedding `k` of a frame sequence is computed from the 76 frames `8k+4 … 8k+79`: the window
-//! that ends with clamp group `k+9`, exactly as openWakeWord slides it (the last 76 frames
-//! whenever a new group of 8 has arrived). The first embedding of a stream therefore needs
-//! 10 groups (80 frames, 13 152 samples ≈ 0.82 s), and each further 80 ms adds one.
+//! Embedding `k` of a frame sequence is the network's output on the 76 frames `8k … 8k+75`,
+//! available once group `k+9` (frames `8k+72 … 8k+79`) has arrived: the first embedding of a
+//! stream needs 10 groups (80 frames, 13 152 samples ≈ 0.82 s), and each further 80 ms adds one.
+//! [`WindowedBackbone`] computes the same windows one at a time, as openWakeWord does; it is
+//! the reference the streaming path is tested against (bit-identical in tract) and benchmarked
+//! against.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 use tract_onnx::prelude::*;
+use tract_pulse::internal::{PulsedModel, PulsedModelExt};
 
 use crate::frontend::{GROUP_FRAMES, MelFrame, N_MELS};
 use crate::{Error, Result};
@@ -24,8 +32,8 @@ pub const WINDOW_FRAMES: usize = 76;
 pub const EMBEDDING_DIM: usize = 96;
 /// Frames a stream must hold before its first embedding: 10 groups.
 pub const FIRST_WINDOW_END: usize = 80;
-/// Frames skipped at the start of each window's first group.
-const WINDOW_OFFSET: usize = FIRST_WINDOW_END - WINDOW_FRAMES;
+/// Groups a stream takes before its first embedding.
+const FIRST_GROUPS: u64 = (FIRST_WINDOW_END / GROUP_FRAMES) as u64;
 
 /// One 96-d embedding: 80 ms of audio seen in 775 ms of context.
 pub type Embedding = [f32; EMBEDDING_DIM];
@@ -44,25 +52,27 @@ pub fn embedding_count(frames: usize) -> usize {
     }
 }
 
-/// The frozen backbone, planned once and ready to run.
+/// The frozen backbone, planned once. Cloning is cheap and shares the plan, so threads can
+/// each run their own [`BackboneStream`].
+#[derive(Clone)]
 pub struct Backbone {
-    /// Plan for one window (streaming), shapes fixed so tract can specialise its kernels.
-    state: TypedSimpleState,
-    /// The same network run over a whole frame sequence at once (see [`sequence_plan`]),
-    /// planned on first use; `Some(None)` for a model whose graph hark cannot re-shape.
-    sequence: Option<Option<TypedSimpleState>>,
-    /// The model bytes, kept for planning the sequence path when it is first asked for.
+    inner: Arc<Planned>,
+}
+
+struct Planned {
+    /// The streaming plan: one group of 8 frames in, one embedding out.
+    pulse: Arc<TypedRunnableModel>,
+    /// The model bytes, for planning the windowed reference when it is asked for.
     bytes: Vec<u8>,
     sha256: String,
     origin: PathBuf,
-    input: Vec<f32>,
 }
 
 impl std::fmt::Debug for Backbone {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Backbone")
-            .field("origin", &self.origin)
-            .field("sha256", &self.sha256)
+            .field("origin", &self.inner.origin)
+            .field("sha256", &self.inner.sha256)
             .finish()
     }
 }
@@ -75,8 +85,10 @@ impl Backbone {
 
     /// Loads an ONNX backbone from a file, e.g. to try another export of the same network.
     ///
-    /// The file must be an ONNX model taking `[N, 76, 32, 1]` log-mel windows and returning a
-    /// 96-d embedding per window; anything else is refused with an error naming the file.
+    /// The file must be an ONNX export of speech_embedding: `[N, 76, 32, 1]` log-mel windows in,
+    /// 96 values per window out, with the reference graph's layout (its two Reshape constants
+    /// are what the streaming plan re-shapes). Anything else is refused with an error naming
+    /// the file.
     pub fn from_file(path: &Path) -> Result<Self> {
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
         Self::from_bytes(&bytes, path)
@@ -88,31 +100,25 @@ impl Backbone {
             path: origin.to_path_buf(),
             problem,
         };
-        let sha256 = hex(&Sha256::digest(bytes));
-        let spawn = || {
-            plan(bytes).and_then(|p| p.spawn()).map_err(|e| {
-                fail(format!(
-                    "not a usable speech_embedding ONNX model ({})",
-                    root_cause(&e)
-                ))
-            })
+        let pulse = pulse_plan(bytes).map_err(|e| {
+            fail(format!(
+                "not a usable speech_embedding ONNX model ({})",
+                root_cause(&e)
+            ))
+        })?;
+        let backbone = Backbone {
+            inner: Arc::new(Planned {
+                pulse,
+                bytes: bytes.to_vec(),
+                sha256: hex(&Sha256::digest(bytes)),
+                origin: origin.to_path_buf(),
+            }),
         };
-        let state = spawn()?;
-        let mut backbone = Backbone {
-            state,
-            sequence: None,
-            bytes: bytes.to_vec(),
-            sha256,
-            origin: origin.to_path_buf(),
-            input: Vec::new(),
-        };
-        // A model with the right shapes can still be the wrong network; one real call checks
-        // that it runs and produces finite numbers.
+        // A model with the right shapes can still be the wrong network; one real run checks
+        // that it works and produces finite numbers.
         let probe = vec![[0.5f32; N_MELS]; FIRST_WINDOW_END];
-        let emb = backbone
-            .embed_latest(&probe)
-            .map_err(|e| fail(e.to_string()))?;
-        if emb.iter().any(|v| !v.is_finite()) {
+        let emb = backbone.embed(&probe).map_err(|e| fail(e.to_string()))?;
+        if emb.len() != 1 || emb[0].iter().any(|v| !v.is_finite()) {
             return Err(fail("produces non-finite embeddings".into()));
         }
         Ok(backbone)
@@ -120,98 +126,154 @@ impl Backbone {
 
     /// sha256 (hex) of the model bytes: heads record it so they are never run on another backbone.
     pub fn sha256(&self) -> &str {
-        &self.sha256
+        &self.inner.sha256
     }
 
     /// Where the model came from.
     pub fn origin(&self) -> &Path {
-        &self.origin
+        &self.inner.origin
     }
 
     /// True if this is the exact model hark was built and tested with.
     pub fn is_reference(&self) -> bool {
-        self.sha256 == BUILTIN_SHA256
+        self.inner.sha256 == BUILTIN_SHA256
     }
 
-    /// Embeddings of a whole frame sequence (see the module docs for the windowing), one
-    /// 76-frame window at a time through the same plan as streaming, so a file and a stream of
-    /// the same audio give the same embeddings.
-    pub fn embed(&mut self, frames: &[MelFrame]) -> Result<Vec<Embedding>> {
-        (0..embedding_count(frames.len()))
-            .map(|k| {
-                self.embed_latest(&frames[k * GROUP_FRAMES..k * GROUP_FRAMES + FIRST_WINDOW_END])
-            })
-            .collect()
+    /// A new stream at its start.
+    pub fn stream(&self) -> Result<BackboneStream> {
+        Ok(BackboneStream {
+            state: self.spawn()?,
+            backbone: self.clone(),
+            input: Vec::with_capacity(GROUP_FRAMES * N_MELS),
+            groups: 0,
+        })
     }
 
-    /// Embeddings of a whole frame sequence computed column by column instead of window by
-    /// window: equal to [`Backbone::embed`] within 1e-4 (`tests/backbone.rs`), not bit for bit.
-    ///
-    /// Every convolution of the network is "valid" along time and its three time-poolings make
-    /// a total stride of 8 frames, exactly the hop, so running it once over the whole sequence
-    /// yields every window's embedding while computing each time column once (tested equal to
-    /// the windowed path in `tests/backbone.rs`). Long recordings go in segments of
-    /// [`SEGMENT`] embeddings to bound memory.
-    pub fn embed_sequence(&mut self, frames: &[MelFrame]) -> Result<Vec<Embedding>> {
-        let n = embedding_count(frames.len());
-        if self.sequence.is_none() {
-            self.sequence = Some(sequence_plan(&self.bytes).and_then(|p| p.spawn()).ok());
-        }
-        if !matches!(self.sequence, Some(Some(_))) {
-            return self.embed(frames);
-        }
-        let mut out = Vec::with_capacity(n);
-        let mut start = 0;
-        while start < n {
-            let count = SEGMENT.min(n - start);
-            let first = start * GROUP_FRAMES + WINDOW_OFFSET;
-            let len = WINDOW_FRAMES + (count - 1) * GROUP_FRAMES;
-            out.extend(self.run_sequence(&frames[first..first + len], count)?);
-            start += count;
+    /// Embeddings of a whole frame sequence, through a fresh [`BackboneStream`]: the same code
+    /// and the same numbers as streaming the frames.
+    pub fn embed(&self, frames: &[MelFrame]) -> Result<Vec<Embedding>> {
+        let mut stream = self.stream()?;
+        let mut out = Vec::with_capacity(embedding_count(frames.len()));
+        for group in frames.chunks_exact(GROUP_FRAMES) {
+            if let Some(e) = stream.push_group(group)? {
+                out.push(e);
+            }
         }
         Ok(out)
     }
 
-    fn run_sequence(&mut self, frames: &[MelFrame], count: usize) -> Result<Vec<Embedding>> {
-        let state = self
-            .sequence
-            .as_mut()
-            .and_then(Option::as_mut)
-            .expect("checked by the caller");
-        let output = run_frames(state, &mut self.input, frames, &self.origin)?;
-        let values = as_values(&output)?;
-        if values.len() != count * EMBEDDING_DIM {
-            return Err(Error::Backbone {
-                path: self.origin.clone(),
-                problem: format!("returned {} values for {count} windows", values.len()),
-            });
-        }
-        // The output is channels-first, [1, 96, count, 1]: column k is embedding k.
-        Ok((0..count)
-            .map(|k| std::array::from_fn(|c| values[c * count + k]))
-            .collect())
+    /// Plans the windowed reference: the network run on each whole 76-frame window, as
+    /// openWakeWord runs it. Slower (it recomputes 68 of every 76 frames); for tests and benchmarks.
+    pub fn windowed(&self) -> Result<WindowedBackbone> {
+        let state = window_plan(&self.inner.bytes)
+            .and_then(|p| p.spawn())
+            .map_err(|e| self.failure(format!("cannot plan the windowed model ({e})")))?;
+        Ok(WindowedBackbone {
+            state,
+            backbone: self.clone(),
+            input: Vec::with_capacity(WINDOW_FRAMES * N_MELS),
+        })
     }
 
-    /// Embedding of the newest window of a stream: `frames` holds the last 80 frames
-    /// (10 groups); the window is its last 76.
-    pub fn embed_latest(&mut self, frames: &[MelFrame]) -> Result<Embedding> {
-        if frames.len() != FIRST_WINDOW_END {
+    fn spawn(&self) -> Result<TypedSimpleState> {
+        self.inner
+            .pulse
+            .spawn()
+            .map_err(|e| self.failure(format!("cannot start a stream ({e})")))
+    }
+
+    fn failure(&self, problem: String) -> Error {
+        Error::Backbone {
+            path: self.inner.origin.clone(),
+            problem,
+        }
+    }
+}
+
+/// One stream through the backbone: the recent time columns of every layer, kept between
+/// groups so each group costs only its new columns.
+pub struct BackboneStream {
+    state: TypedSimpleState,
+    backbone: Backbone,
+    input: Vec<f32>,
+    groups: u64,
+}
+
+impl std::fmt::Debug for BackboneStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BackboneStream")
+            .field("backbone", &self.backbone)
+            .field("groups", &self.groups)
+            .finish()
+    }
+}
+
+impl BackboneStream {
+    /// Feeds the next group of 8 frames; returns the embedding it completes (none for the
+    /// first 9 groups of a stream, while the first window fills).
+    pub fn push_group(&mut self, group: &[MelFrame]) -> Result<Option<Embedding>> {
+        if group.len() != GROUP_FRAMES {
             return Err(Error::Invalid(format!(
-                "the backbone needs the last {FIRST_WINDOW_END} frames, got {}",
-                frames.len()
+                "the backbone takes groups of {GROUP_FRAMES} frames, got {}",
+                group.len()
             )));
         }
-        let output = run_frames(
-            &mut self.state,
-            &mut self.input,
-            &frames[WINDOW_OFFSET..],
-            &self.origin,
-        )?;
-        let values = as_values(&output)?;
-        values.try_into().map_err(|_| Error::Backbone {
-            path: self.origin.clone(),
-            problem: format!("returned {} values, expected {EMBEDDING_DIM}", values.len()),
-        })
+        let origin = self.backbone.origin().to_path_buf();
+        let output = run_frames(&mut self.state, &mut self.input, group, &origin)?;
+        self.groups += 1;
+        if self.groups < FIRST_GROUPS {
+            return Ok(None);
+        }
+        to_embedding(&output, &origin).map(Some)
+    }
+
+    /// Groups fed since the start of the stream.
+    pub fn groups(&self) -> u64 {
+        self.groups
+    }
+
+    /// Starts a new stream: forgets every layer's columns (the plan is kept).
+    pub fn reset(&mut self) -> Result<()> {
+        self.state = self.backbone.spawn()?;
+        self.groups = 0;
+        Ok(())
+    }
+}
+
+/// The reference path: the network on one whole 76-frame window per call.
+pub struct WindowedBackbone {
+    state: TypedSimpleState,
+    backbone: Backbone,
+    input: Vec<f32>,
+}
+
+impl std::fmt::Debug for WindowedBackbone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WindowedBackbone")
+            .field("backbone", &self.backbone)
+            .finish()
+    }
+}
+
+impl WindowedBackbone {
+    /// Embedding of one window of exactly [`WINDOW_FRAMES`] frames.
+    pub fn embed_window(&mut self, window: &[MelFrame]) -> Result<Embedding> {
+        if window.len() != WINDOW_FRAMES {
+            return Err(Error::Invalid(format!(
+                "a backbone window is {WINDOW_FRAMES} frames, got {}",
+                window.len()
+            )));
+        }
+        let origin = self.backbone.origin().to_path_buf();
+        let output = run_frames(&mut self.state, &mut self.input, window, &origin)?;
+        to_embedding(&output, &origin)
+    }
+
+    /// Embeddings of a whole frame sequence, window `k` being frames `8k … 8k+75`.
+    pub fn embed(&mut self, frames: &[MelFrame]) -> Result<Vec<Embedding>> {
+        (0..embedding_count(frames.len()))
+            .map(|k| self.embed_window(&frames[k * GROUP_FRAMES..][..WINDOW_FRAMES]))
+            .collect()
     }
 }
 
@@ -233,21 +295,24 @@ fn run_frames(
     Ok(outputs.remove(0))
 }
 
-/// The values of a plan's output tensor.
-fn as_values(output: &TValue) -> Result<&[f32]> {
-    output
+/// The embedding in a plan's output tensor.
+fn to_embedding(output: &TValue, origin: &Path) -> Result<Embedding> {
+    let values = output
         .try_as_plain_ram()
         .and_then(|v| v.as_slice::<f32>())
-        .map_err(|e| Error::Invalid(format!("backbone output: {e}")))
+        .map_err(|e| Error::Invalid(format!("backbone output: {e}")))?;
+    values.try_into().map_err(|_| Error::Backbone {
+        path: origin.to_path_buf(),
+        problem: format!("returned {} values, expected {EMBEDDING_DIM}", values.len()),
+    })
 }
 
-/// Embeddings per call of the sequence plan: bounds its activations to a few tens of MB.
-const SEGMENT: usize = 256;
-
-/// The backbone re-shaped to take a whole frame sequence `[1, T, 32, 1]` and return
-/// `[1, 96, n, 1]`: its two Reshape constants (`[-1,1,76,32]` in, `[-1,1,1,96]` out) are the
-/// only things that fix the window length, so they are replaced by time-agnostic ones.
-fn sequence_plan(bytes: &[u8]) -> TractResult<Arc<TypedRunnableModel>> {
+/// The streaming plan. The reference graph fixes the window length only in its two Reshape
+/// constants (`[-1,1,76,32]` in, `[-1,1,1,96]` out); they are replaced by time-agnostic ones,
+/// time becomes a symbol, and tract's pulse transform turns the network into one that takes
+/// 8 frames and returns one embedding, with each layer's past columns kept as state. The
+/// output is delayed by 9 groups: the first window needs 10.
+fn pulse_plan(bytes: &[u8]) -> TractResult<Arc<TypedRunnableModel>> {
     let onnx = tract_onnx::onnx();
     let mut proto = onnx.proto_model_for_read(&mut std::io::Cursor::new(bytes))?;
     let graph = proto
@@ -268,7 +333,9 @@ fn sequence_plan(bytes: &[u8]) -> TractResult<Arc<TypedRunnableModel>> {
         }
     }
     if patched != 2 {
-        return Err(TractError::msg("not the reference graph layout"));
+        return Err(TractError::msg(
+            "not the reference graph layout (Reshape constants new_shape__262/273 missing)",
+        ));
     }
     let mut model = onnx.model_for_proto_model(&proto)?;
     let time = model.sym("T");
@@ -276,31 +343,27 @@ fn sequence_plan(bytes: &[u8]) -> TractResult<Arc<TypedRunnableModel>> {
         0,
         f32::fact(tract_onnx::tract_core::dims!(1, time, N_MELS, 1)).into(),
     )?;
-    model.into_optimized()?.into_runnable()
-}
-
-/// Parses, shapes and optimises the model for one window per call. Fixed shapes let tract
-/// pick and pack its kernels once; batching windows measured slower per window
-/// (8.1 ms at batch 16, 5.5 ms with a symbolic batch, 4.8 ms fixed at 1; benches/pipeline.rs), so every path runs one
-/// window at a time.
-fn plan(bytes: &[u8]) -> TractResult<Arc<TypedRunnableModel>> {
-    let mut model = tract_onnx::onnx().model_for_read(&mut std::io::Cursor::new(bytes))?;
-    model.set_input_fact(0, f32::fact([1, WINDOW_FRAMES, N_MELS, 1]).into())?;
-    let model = model.into_optimized()?;
-    let out = model.output_fact(0)?;
-    let volume: Option<i64> = out
-        .shape
-        .iter()
-        .skip(1)
-        .map(|d| d.to_i64().ok())
-        .product::<Option<i64>>();
-    if volume != Some(EMBEDDING_DIM as i64) {
+    let typed = model.into_typed()?.into_decluttered()?;
+    let pulsed = PulsedModel::new(&typed, time, &(GROUP_FRAMES as i64).to_dim())?;
+    let out = pulsed.output_fact(0)?;
+    let delay = out.stream.as_ref().map(|s| s.delay);
+    if out.shape.volume() != (EMBEDDING_DIM as i64).to_dim()
+        || delay != Some(FIRST_GROUPS as usize - 1)
+    {
         return Err(TractError::msg(format!(
-            "output shape {:?} is not {EMBEDDING_DIM} values per window",
-            out.shape
+            "streams as {out:?}, not one {EMBEDDING_DIM}-d embedding per group after {} groups",
+            FIRST_GROUPS
         )));
     }
-    model.into_runnable()
+    pulsed.into_typed()?.into_optimized()?.into_runnable()
+}
+
+/// The windowed plan, shapes fixed at one `[1, 76, 32, 1]` window so tract can pick and pack
+/// its kernels once (batching windows measured slower per window in tract).
+fn window_plan(bytes: &[u8]) -> TractResult<Arc<TypedRunnableModel>> {
+    let mut model = tract_onnx::onnx().model_for_read(&mut std::io::Cursor::new(bytes))?;
+    model.set_input_fact(0, f32::fact([1, WINDOW_FRAMES, N_MELS, 1]).into())?;
+    model.into_optimized()?.into_runnable()
 }
 
 fn root_cause(e: &TractError) -> String {

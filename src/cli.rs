@@ -81,10 +81,10 @@ fn embed(backbone: Option<&Path>, wav_path: &Path, out: Option<&Path>) -> Result
         None => Format::Csv,
         Some(p) => Format::of(p)?,
     };
-    let mut backbone = load_backbone(backbone)?;
+    let backbone = load_backbone(backbone)?;
     let started = Instant::now();
     let samples = wav::read_wav(wav_path)?;
-    let embeddings = embedder::embed_samples(&mut backbone, &samples)?;
+    let embeddings = embedder::embed_samples(&backbone, &samples)?;
     let audio_secs = samples.len() as f64 / 16_000.0;
     let took = started.elapsed().as_secs_f64();
     match (out, format) {

@@ -1,11 +1,11 @@
 //! Stages 1 and 2 joined: 16 kHz samples → embeddings, for whole recordings and for streams.
 //!
 //! [`Embedder::push`] accepts chunks of any size, from one sample to hours; [`embed_samples`]
-//! takes a whole recording. Both use the same frames and the same windows, so they return the
-//! same embeddings for the same audio (tested to 1e-5 in `tests/streaming.rs`).
+//! takes a whole recording. Both run the same front end and the same streaming backbone, so they
+//! return bit-identical embeddings for the same audio (`tests/streaming.rs`).
 
 use crate::Result;
-use crate::backbone::{Backbone, Embedding, FIRST_WINDOW_END};
+use crate::backbone::{Backbone, BackboneStream, Embedding, FIRST_WINDOW_END};
 use crate::frontend::{self, FrameStream, GROUP_HOP, GROUP_SPAN, MelFrame, MelSpec, SAMPLE_RATE};
 
 /// Samples consumed when embedding `k` of a stream is produced: its last frame is complete.
@@ -20,37 +20,29 @@ pub fn time_of_embedding(k: u64) -> f64 {
 }
 
 /// Embeddings of a whole 16 kHz recording (full scale ±1.0).
-pub fn embed_samples(backbone: &mut Backbone, samples: &[f32]) -> Result<Vec<Embedding>> {
+pub fn embed_samples(backbone: &Backbone, samples: &[f32]) -> Result<Vec<Embedding>> {
     let frames = frontend::frames(&mut MelSpec::new(), samples);
     backbone.embed(&frames)
 }
 
-/// Streaming samples → embeddings, owning the front end's and the backbone window's state.
+/// Streaming samples → embeddings, owning the front end's and the backbone's stream state.
 #[derive(Debug)]
 pub struct Embedder {
-    backbone: Backbone,
     stream: FrameStream,
-    /// The newest frames, at most [`FIRST_WINDOW_END`] of them.
-    recent: Vec<MelFrame>,
+    backbone: BackboneStream,
     fresh: Vec<MelFrame>,
     produced: u64,
 }
 
 impl Embedder {
     /// A stream at its start, running `backbone`.
-    pub fn new(backbone: Backbone) -> Self {
-        Embedder {
-            backbone,
+    pub fn new(backbone: &Backbone) -> Result<Self> {
+        Ok(Embedder {
             stream: FrameStream::new(),
-            recent: Vec::with_capacity(FIRST_WINDOW_END + frontend::GROUP_FRAMES),
+            backbone: backbone.stream()?,
             fresh: Vec::with_capacity(frontend::GROUP_FRAMES * 4),
             produced: 0,
-        }
-    }
-
-    /// The backbone this stream runs.
-    pub fn backbone(&self) -> &Backbone {
-        &self.backbone
+        })
     }
 
     /// Embeddings produced since the start of the stream.
@@ -64,23 +56,20 @@ impl Embedder {
         self.fresh.clear();
         self.stream.push(samples, &mut self.fresh);
         for group in self.fresh.chunks_exact(frontend::GROUP_FRAMES) {
-            self.recent.extend_from_slice(group);
-            if self.recent.len() > FIRST_WINDOW_END {
-                self.recent.drain(..self.recent.len() - FIRST_WINDOW_END);
-            }
-            if self.recent.len() == FIRST_WINDOW_END {
-                out.push(self.backbone.embed_latest(&self.recent)?);
+            if let Some(e) = self.backbone.push_group(group)? {
+                out.push(e);
                 self.produced += 1;
             }
         }
         Ok(out.len() - before)
     }
 
-    /// Starts a new stream: forgets buffered audio and frames (the backbone plan is kept).
-    pub fn reset(&mut self) {
+    /// Starts a new stream: forgets buffered audio, frames and backbone columns (plans are kept).
+    pub fn reset(&mut self) -> Result<()> {
         self.stream.reset();
-        self.recent.clear();
+        self.backbone.reset()?;
         self.produced = 0;
+        Ok(())
     }
 }
 

@@ -18,8 +18,8 @@
 //! ```no_run
 //! # fn main() -> hark::Result<()> {
 //! let samples = hark::wav::read_wav(std::path::Path::new("clip.wav"))?;
-//! let mut backbone = hark::backbone::Backbone::builtin()?;
-//! let embeddings = hark::embedder::embed_samples(&mut backbone, &samples)?;
+//! let backbone = hark::backbone::Backbone::builtin()?;
+//! let embeddings = hark::embedder::embed_samples(&backbone, &samples)?;
 //! println!("{} embeddings", embeddings.len());
 //! # Ok(())
 //! # }

@@ -10,8 +10,8 @@ use hark::embedder::embed_samples;
 fn embeddings_match_onnxruntime_within_1e4() {
     let want = npy_rows("embeddings_ref.npy");
     let samples = speech();
-    let mut backbone = Backbone::builtin().unwrap();
-    let got = embed_samples(&mut backbone, &samples).unwrap();
+    let backbone = Backbone::builtin().unwrap();
+    let got = embed_samples(&backbone, &samples).unwrap();
     assert_eq!(got.len(), 189);
     let err = max_abs_diff(&got, &want);
     assert!(err <= 1e-4, "max error {err} over {} embeddings", got.len());
@@ -65,28 +65,50 @@ fn missing_model_names_the_file() {
 
 #[test]
 fn short_audio_yields_no_embeddings() {
-    let mut backbone = Backbone::builtin().unwrap();
+    let backbone = Backbone::builtin().unwrap();
     assert!(
-        embed_samples(&mut backbone, &vec![0.1; 13_151])
+        embed_samples(&backbone, &vec![0.1; 13_151])
             .unwrap()
             .is_empty()
     );
     assert_eq!(
-        embed_samples(&mut backbone, &vec![0.1; 13_152])
-            .unwrap()
-            .len(),
+        embed_samples(&backbone, &vec![0.1; 13_152]).unwrap().len(),
         1
     );
     assert_eq!(embedding_count(80), 1);
 }
 
 #[test]
-fn sequence_path_equals_windowed_path() {
+fn windowed_reference_matches_onnxruntime() {
+    let want = npy_rows("embeddings_ref.npy");
     let frames = hark::frontend::frames(&mut hark::frontend::MelSpec::new(), &speech());
-    let mut backbone = Backbone::builtin().unwrap();
-    let sequence = backbone.embed_sequence(&frames).unwrap();
-    let windowed = backbone.embed(&frames).unwrap();
-    assert_eq!(sequence.len(), windowed.len());
-    let err = max_abs_diff(&sequence, &windowed);
+    let got = Backbone::builtin()
+        .unwrap()
+        .windowed()
+        .unwrap()
+        .embed(&frames)
+        .unwrap();
+    assert_eq!(got.len(), want.len());
+    let err = max_abs_diff(&got, &want);
     assert!(err <= 1e-4, "max error {err}");
+}
+
+#[test]
+fn stream_reset_starts_over() {
+    let frames = hark::frontend::frames(&mut hark::frontend::MelSpec::new(), &speech());
+    let backbone = Backbone::builtin().unwrap();
+    let mut stream = backbone.stream().unwrap();
+    let mut first = Vec::new();
+    for g in frames.chunks_exact(8).take(40) {
+        first.extend(stream.push_group(g).unwrap());
+    }
+    stream.reset().unwrap();
+    assert_eq!(stream.groups(), 0);
+    let mut again = Vec::new();
+    for g in frames.chunks_exact(8).take(40) {
+        again.extend(stream.push_group(g).unwrap());
+    }
+    assert_eq!(first.len(), 31);
+    assert_eq!(max_abs_diff(&first, &again), 0.0);
+    assert!(stream.push_group(&frames[..7]).is_err());
 }

@@ -37,20 +37,37 @@ fn frames_stream_equals_batch_for_random_chunks() {
 
 #[test]
 fn embeddings_stream_equals_batch_for_random_chunks() {
-    let x = speech();
-    let mut backbone = Backbone::builtin().unwrap();
-    let batch = embed_samples(&mut backbone, &x).unwrap();
-    let mut embedder = Embedder::new(backbone);
-    for (seed, max) in [(11, 1), (12, 300), (13, 4000), (14, 40_000)] {
-        embedder.reset();
+    // A minute of real speech (the 15.9 s fixture four times), chunks from 1 sample to 5 s.
+    let x = speech().repeat(4);
+    let backbone = Backbone::builtin().unwrap();
+    let batch = embed_samples(&backbone, &x).unwrap();
+    assert!(batch.len() > 60 * 12);
+    let mut embedder = Embedder::new(&backbone).unwrap();
+    for (seed, max) in [(11, 1), (12, 300), (13, 4000), (14, 80_000)] {
+        embedder.reset().unwrap();
         let mut rng = Lcg(seed);
         let mut got = Vec::new();
         for c in chunked(&x, &mut rng, max) {
             embedder.push(c, &mut got).unwrap();
         }
         assert_eq!(got.len(), batch.len(), "chunks up to {max}");
-        let err = max_abs_diff(&got, &batch);
-        assert!(err <= 1e-5, "chunks up to {max}: max error {err}");
+        // One code path: the same arithmetic, identical numbers.
+        assert_eq!(max_abs_diff(&got, &batch), 0.0, "chunks up to {max}");
         assert_eq!(embedder.produced(), batch.len() as u64);
     }
+}
+
+#[test]
+fn streaming_backbone_equals_windowed_over_a_minute() {
+    let x = speech().repeat(4);
+    let frames = frontend::frames(&mut MelSpec::new(), &x);
+    let backbone = Backbone::builtin().unwrap();
+    let streamed = backbone.embed(&frames).unwrap();
+    let windowed = backbone.windowed().unwrap().embed(&frames).unwrap();
+    assert_eq!(streamed.len(), windowed.len());
+    assert!(streamed.len() >= 750);
+    let err = max_abs_diff(&streamed, &windowed);
+    assert!(err <= 1e-4, "max error {err}");
+    // Not trivially equal: the embeddings move with the speech.
+    assert!(max_abs_diff(&streamed[..1], &streamed[100..101]) > 0.1);
 }
