@@ -1,0 +1,117 @@
+//! Stage 4 of the data path: scores → events. Each head has its own threshold and
+//! refractory period; one backbone pass feeds them all.
+
+use serde::Serialize;
+
+use crate::backbone::Embedding;
+use crate::embedder::time_of_embedding;
+use crate::head::{HEAD_WINDOW, Head, Scorer};
+
+/// Seconds between two embeddings.
+pub const HOP_SECONDS: f64 = 0.08;
+
+/// One detection of a wake word.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Detection {
+    /// The word detected.
+    pub word: String,
+    /// Seconds of audio consumed when the detection was made.
+    pub time: f64,
+    /// The head's score (0–1).
+    pub score: f32,
+}
+
+/// Runs several heads over one stream of embeddings and turns their scores into detections.
+#[derive(Debug)]
+pub struct Detector {
+    heads: Vec<Armed>,
+    embeddings: u64,
+}
+
+#[derive(Debug)]
+struct Armed {
+    scorer: Scorer,
+    refractory_hops: u64,
+    last_fire: Option<u64>,
+}
+
+impl Detector {
+    /// A detector for `heads`, at the start of a stream.
+    pub fn new(heads: Vec<Head>) -> Self {
+        let heads = heads
+            .into_iter()
+            .map(|h| Armed {
+                refractory_hops: (f64::from(h.info.refractory_seconds) / HOP_SECONDS).ceil() as u64,
+                scorer: Scorer::new(h),
+                last_fire: None,
+            })
+            .collect();
+        Detector {
+            heads,
+            embeddings: 0,
+        }
+    }
+
+    /// The heads, in the order given.
+    pub fn heads(&self) -> impl Iterator<Item = &Head> {
+        self.heads.iter().map(|a| a.scorer.head())
+    }
+
+    /// Takes the stream's next embedding; appends a detection for each head whose score reaches
+    /// its threshold outside its refractory period. Returns the scores of this step (one per
+    /// head; `None` while the first window fills).
+    pub fn push(&mut self, e: &Embedding, out: &mut Vec<Detection>) -> Option<f32> {
+        let k = self.embeddings;
+        self.embeddings += 1;
+        let mut first = None;
+        for (i, armed) in self.heads.iter_mut().enumerate() {
+            let Some(score) = armed.scorer.push(e) else {
+                continue;
+            };
+            if i == 0 {
+                first = Some(score);
+            }
+            let head = armed.scorer.head();
+            let ready = armed
+                .last_fire
+                .is_none_or(|t| k >= t + armed.refractory_hops);
+            if score >= head.info.threshold && ready {
+                armed.last_fire = Some(k);
+                out.push(Detection {
+                    word: head.info.word.clone(),
+                    time: time_of_embedding(k),
+                    score,
+                });
+            }
+        }
+        first
+    }
+
+    /// Starts a new stream.
+    pub fn reset(&mut self) {
+        self.embeddings = 0;
+        for a in &mut self.heads {
+            a.scorer.reset();
+            a.last_fire = None;
+        }
+    }
+}
+
+/// Events of one score sequence at `threshold` with a refractory of `refractory_hops`:
+/// indices where a detection fires.
+pub fn fire_indices(scores: &[f32], threshold: f32, refractory_hops: usize) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut next = 0;
+    for (i, &s) in scores.iter().enumerate() {
+        if i >= next && s >= threshold {
+            out.push(i);
+            next = i + refractory_hops;
+        }
+    }
+    out
+}
+
+/// Index of the embedding a score of [`crate::head::score_all`] belongs to.
+pub fn embedding_of_score(i: usize) -> usize {
+    i + HEAD_WINDOW - 1
+}
