@@ -32,6 +32,17 @@ pub enum Error {
         /// What is wrong with it.
         problem: String,
     },
+    /// A head file is missing, corrupt, from a newer hark, or made for another backbone.
+    #[error("head {}: {problem}", path.display())]
+    Head {
+        /// The head file.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// Training data cannot make a head: `problem` says what is missing and where.
+    #[error("{0}")]
+    Data(String),
     /// An output file could not be written in the requested format.
     #[error("{}: {problem}", path.display())]
     Output {

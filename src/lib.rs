@@ -29,11 +29,18 @@
 
 pub mod atomic;
 pub mod backbone;
+pub mod dataset;
+pub mod detect;
 pub mod embedder;
 mod error;
+pub mod eval;
 pub mod frontend;
+pub mod head;
+pub mod listen;
 pub mod npy;
 pub mod resample;
+pub mod train;
+pub mod vad;
 pub mod wav;
 
 pub use error::{Error, Result};

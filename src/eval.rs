@@ -1,0 +1,268 @@
+//! The evaluation protocol: held-out clips in long streams, clean and at 10 dB SNR in real
+//! background; hits within [clip start, clip end + 0.5 s]; false alarms per hour on negative
+//! audio the head never saw.
+
+use std::path::PathBuf;
+
+use crate::backbone::Backbone;
+use crate::dataset::{Cache, Job, Split, cache_key, embed_jobs, hash_file, wav_files};
+use crate::detect::fire_indices;
+use crate::embedder::samples_at_embedding;
+use crate::head::{HEAD_WINDOW, Head, score_all};
+use crate::wav::read_wav;
+use crate::{Error, Result};
+
+/// Silence before each clip in a positive stream (s).
+const BEFORE: f64 = 0.5;
+/// Silence after each clip (s).
+const AFTER: f64 = 1.5;
+/// A detection counts up to this long after the clip ends (s).
+const LATE: f64 = 0.5;
+/// Clips per stream (each stream is one job, so streams run in parallel).
+const CLIPS_PER_STREAM: usize = 25;
+/// Signal-to-noise ratio of the mixed condition (dB).
+const SNR_DB: f64 = 10.0;
+
+/// Results of one evaluation.
+#[derive(Debug, Clone)]
+pub struct EvalReport {
+    /// Positive clips (each appears twice: clean and mixed).
+    pub clips: usize,
+    /// Hours of negative audio.
+    pub negative_hours: f64,
+    /// The head's threshold.
+    pub threshold: f32,
+    /// Miss rate at the threshold, clean and mixed together.
+    pub miss_rate: f64,
+    /// Miss rate on the clean streams.
+    pub miss_rate_clean: f64,
+    /// Miss rate on the 10 dB streams.
+    pub miss_rate_noisy: f64,
+    /// False alarms per hour at the threshold.
+    pub fa_per_hour: f64,
+    /// (threshold, miss rate, false alarms per hour) across thresholds: the DET curve.
+    pub curve: Vec<(f32, f64, f64)>,
+    /// Negative files that could not be read, with the reason.
+    pub skipped: Vec<String>,
+}
+
+/// Runs the protocol for `head` on `positives` and `negatives` (of `split`).
+pub fn evaluate(
+    backbone: &Backbone,
+    head: &Head,
+    positives: &[PathBuf],
+    negatives: &[PathBuf],
+    split: Split,
+    cache: &Cache,
+    tick: &(dyn Fn(usize, usize) + Sync),
+) -> Result<EvalReport> {
+    let pos_files = wav_files(positives, split)?;
+    let mut skipped = Vec::new();
+    let neg_files: Vec<PathBuf> = wav_files(negatives, split)?
+        .into_iter()
+        .filter(|p| match crate::wav::WavFile::open(p) {
+            Ok(_) => true,
+            Err(e) => {
+                skipped.push(e.to_string());
+                false
+            }
+        })
+        .collect();
+    if pos_files.is_empty() || neg_files.is_empty() {
+        return Err(Error::Data(format!(
+            "evaluation needs positive and negative WAV files: found {} and {}",
+            pos_files.len(),
+            neg_files.len()
+        )));
+    }
+    let pos_hashes = pos_files
+        .iter()
+        .map(|p| hash_file(p))
+        .collect::<Result<Vec<_>>>()?;
+    let neg_hashes = neg_files
+        .iter()
+        .map(|p| hash_file(p))
+        .collect::<Result<Vec<_>>>()?;
+    let mut jobs = Vec::new();
+    // Negative files, padded as in training so their cache entries are shared.
+    let (pre, post) = (16_000usize, 8_000usize);
+    for (path, hash) in neg_files.iter().zip(&neg_hashes) {
+        let mut recipe = b"negative\0".to_vec();
+        recipe.extend_from_slice(hash);
+        recipe.extend_from_slice(&(pre as u64).to_le_bytes());
+        recipe.extend_from_slice(&(post as u64).to_le_bytes());
+        let path = path.clone();
+        jobs.push(Job {
+            key: cache_key(backbone, &recipe),
+            make: Box::new(move || {
+                let x = read_wav(&path)?;
+                let mut v = vec![0.0; pre];
+                v.extend_from_slice(&x);
+                v.resize(v.len() + post, 0.0);
+                Ok(v)
+            }),
+        });
+    }
+    let n_neg = jobs.len();
+    // Positive streams: clean, then mixed with the negatives' audio (cycled) at 10 dB.
+    let groups: Vec<Vec<usize>> = (0..pos_files.len())
+        .collect::<Vec<_>>()
+        .chunks(CLIPS_PER_STREAM)
+        .map(|c| c.to_vec())
+        .collect();
+    let bg_files = std::sync::Arc::new(neg_files.clone());
+    for noisy in [false, true] {
+        for (gi, group) in groups.iter().enumerate() {
+            let mut recipe = if noisy {
+                b"eval-noisy\0".to_vec()
+            } else {
+                b"eval-clean\0".to_vec()
+            };
+            for &i in group {
+                recipe.extend_from_slice(&pos_hashes[i]);
+            }
+            let bg_index = gi % neg_files.len();
+            if noisy {
+                recipe.extend_from_slice(&neg_hashes[bg_index]);
+            }
+            let paths: Vec<PathBuf> = group.iter().map(|&i| pos_files[i].clone()).collect();
+            let bg_files = bg_files.clone();
+            jobs.push(Job {
+                key: cache_key(backbone, &recipe),
+                make: Box::new(move || {
+                    let stream = build_stream(&paths)?;
+                    if !noisy {
+                        return Ok(stream);
+                    }
+                    let mut bg = Vec::new();
+                    let mut j = bg_index;
+                    while bg.len() < stream.len() {
+                        bg.extend(read_wav(&bg_files[j % bg_files.len()])?);
+                        j += 1;
+                        if j - bg_index > bg_files.len() && bg.is_empty() {
+                            return Err(Error::Data("negative audio is empty".into()));
+                        }
+                    }
+                    Ok(mix_at_snr(&stream, &bg))
+                }),
+            });
+        }
+    }
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let total = jobs.len();
+    let embedded = embed_jobs(backbone, cache, &jobs, &|| {
+        tick(
+            done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1,
+            total,
+        )
+    })?;
+
+    let refractory = (f64::from(head.info.refractory_seconds) / 0.08).ceil() as usize;
+    let neg_scores: Vec<Vec<f32>> = embedded[..n_neg]
+        .iter()
+        .map(|e| score_all(head, e))
+        .collect();
+    // Hours of real audio (the padding between files is not counted).
+    let mut negative_hours = 0.0;
+    for p in &neg_files {
+        negative_hours += crate::wav::WavFile::open(p)?.info().seconds() / 3600.0;
+    }
+    // Each positive clip's best score inside its hit window, clean and noisy.
+    let mut best = [Vec::new(), Vec::new()];
+    for (si, emb) in embedded[n_neg..].iter().enumerate() {
+        let noisy = si >= groups.len();
+        let group = &groups[si % groups.len()];
+        let paths: Vec<PathBuf> = group.iter().map(|&i| pos_files[i].clone()).collect();
+        let spans = clip_spans(&paths)?;
+        let scores = score_all(head, emb);
+        for (start, end) in spans {
+            let lo = start;
+            let hi = end + (LATE * 16_000.0) as u64;
+            let m = scores
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| {
+                    let t = samples_at_embedding((i + HEAD_WINDOW - 1) as u64);
+                    t >= lo && t <= hi
+                })
+                .map(|(_, &s)| s)
+                .fold(0.0f32, f32::max);
+            best[usize::from(noisy)].push(m);
+        }
+    }
+    let fa = |t: f32| -> f64 {
+        let n: usize = neg_scores
+            .iter()
+            .map(|s| fire_indices(s, t, refractory).len())
+            .sum();
+        n as f64 / negative_hours.max(1e-9)
+    };
+    let miss_of =
+        |v: &Vec<f32>, t: f32| v.iter().filter(|&&b| b < t).count() as f64 / v.len().max(1) as f64;
+    let miss = |t: f32| (miss_of(&best[0], t) + miss_of(&best[1], t)) / 2.0;
+    let curve = (0..=200)
+        .map(|i| {
+            let t = crate::head::sigmoid(-4.0 + i as f32 * 16.0 / 200.0);
+            (t, miss(t), fa(t))
+        })
+        .collect();
+    let t = head.info.threshold;
+    Ok(EvalReport {
+        clips: pos_files.len(),
+        negative_hours,
+        threshold: t,
+        miss_rate: miss(t),
+        miss_rate_clean: miss_of(&best[0], t),
+        miss_rate_noisy: miss_of(&best[1], t),
+        fa_per_hour: fa(t),
+        curve,
+        skipped,
+    })
+}
+
+/// Lengths (in 16 kHz samples) of clips, reading only their headers.
+fn clip_spans(paths: &[PathBuf]) -> Result<Vec<(u64, u64)>> {
+    let mut at = 0u64;
+    let mut out = Vec::with_capacity(paths.len());
+    for p in paths {
+        let info = crate::wav::WavFile::open(p)?.info();
+        let len = (info.frames * 16_000).div_ceil(u64::from(info.sample_rate));
+        let start = at + (BEFORE * 16_000.0) as u64;
+        out.push((start, start + len));
+        at = start + len + (AFTER * 16_000.0) as u64;
+    }
+    Ok(out)
+}
+
+/// The positive stream: each clip with 0.5 s of silence before and 1.5 s after.
+fn build_stream(paths: &[PathBuf]) -> Result<Vec<f32>> {
+    let mut stream = Vec::new();
+    for p in paths {
+        stream.resize(stream.len() + (BEFORE * 16_000.0) as usize, 0.0);
+        stream.extend(read_wav(p)?);
+        stream.resize(stream.len() + (AFTER * 16_000.0) as usize, 0.0);
+    }
+    Ok(stream)
+}
+
+/// `x` plus background scaled so speech power over background power is 10 dB.
+fn mix_at_snr(x: &[f32], bg: &[f32]) -> Vec<f32> {
+    let power =
+        |s: &[f32]| s.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>() / s.len().max(1) as f64;
+    // Speech power over the clips only (not the silences between them): the louder half of
+    // 10 ms frames.
+    let mut frames: Vec<f64> = x.chunks(160).map(power).collect();
+    frames.sort_by(f64::total_cmp);
+    let loud = &frames[frames.len() / 2..];
+    let ps = loud.iter().sum::<f64>() / loud.len().max(1) as f64;
+    let pn = power(&bg[..x.len()]);
+    let scale = if pn > 0.0 {
+        (ps / pn / 10f64.powf(SNR_DB / 10.0)).sqrt() as f32
+    } else {
+        0.0
+    };
+    x.iter()
+        .zip(bg)
+        .map(|(a, b)| (a + b * scale).clamp(-1.0, 1.0))
+        .collect()
+}

@@ -1,0 +1,972 @@
+//! Training a head on the device: clips → embeddings (cached) → a small network fitted with
+//! Adam → a threshold calibrated on held-out negative audio.
+//!
+//! * Positives: each clip's word is located ([`crate::vad`]); the windows whose newest
+//!   embedding ends between 40 ms before and 300 ms after the word's end are positive, so the
+//!   head fires when the word has just ended. Each clip is used clean and in augmented copies:
+//!   real background from the negatives mixed in at 0–20 dB SNR, gain −12…+6 dB, the word
+//!   shifted by up to ±0.5 s.
+//! * Negatives: every window of the negative audio. Every few epochs all of them are scored
+//!   and the highest-scoring become the hard negatives that fill a quarter of each batch.
+//! * A validation split (15 % of positive clips, 20 % of negative files, by file-name hash)
+//!   picks the epoch (early stopping on the class-balanced loss) and calibrates the threshold
+//!   so false alarms per hour on it meet the target.
+//!
+//! Everything is seeded: the same data and seed give the same head, bit for bit.
+
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use crate::backbone::{Backbone, EMBEDDING_DIM, Embedding};
+use crate::dataset::{
+    Cache, Job, Split, cache_key, embed_jobs, hash_file, name_fraction, wav_files,
+};
+use crate::detect::fire_indices;
+use crate::head::{
+    FORMAT_VERSION, HEAD_INPUTS, HEAD_WINDOW, Head, HeadInfo, TrainingSummary, Weights,
+};
+use crate::vad::{Span, locate_word};
+use crate::wav::{WavFile, read_wav};
+use crate::{Error, Result};
+
+/// Zero padding before each clip (s): the head's 2 s of context starts in silence, as in a
+/// stream with pauses between utterances.
+const PRE_PAD: f64 = 1.0;
+/// Zero padding after each clip (s).
+const POST_PAD: f64 = 0.5;
+/// Samples from the start of embedding `k`'s audio to the end of its last frame.
+const EMBEDDING_END: u64 = 75 * 160 + 512;
+/// Refractory period stored in new heads (s).
+pub const REFRACTORY_SECONDS: f32 = 1.0;
+
+/// Everything `hark train` needs to know.
+#[derive(Debug, Clone)]
+pub struct TrainOptions {
+    /// The trigger word's name.
+    pub word: String,
+    /// Folders (or files) of positive clips.
+    pub positives: Vec<PathBuf>,
+    /// Folders (or files) of negative audio.
+    pub negatives: Vec<PathBuf>,
+    /// Which half of the folders to use.
+    pub split: Split,
+    /// False alarms per hour the threshold is calibrated for.
+    pub target_fa_per_hour: f64,
+    /// Seed for initialisation, augmentation and batches.
+    pub seed: u64,
+    /// Hidden units.
+    pub hidden: usize,
+    /// Most epochs to run (early stopping usually ends sooner).
+    pub max_epochs: usize,
+    /// Augmented copies per positive clip (besides the clean one).
+    pub copies: usize,
+    /// Where embeddings are cached.
+    pub cache: Cache,
+    /// Show progress bars.
+    pub progress: bool,
+}
+
+impl TrainOptions {
+    /// Defaults for `word` from the given folders.
+    pub fn new(word: &str, positives: Vec<PathBuf>, negatives: Vec<PathBuf>) -> Self {
+        TrainOptions {
+            word: word.to_string(),
+            positives,
+            negatives,
+            split: Split::All,
+            target_fa_per_hour: 0.5,
+            seed: 1,
+            hidden: 32,
+            max_epochs: 40,
+            copies: 6,
+            cache: Cache::new(Cache::default_dir()),
+            progress: true,
+        }
+    }
+}
+
+/// What training produced, for the closing summary.
+#[derive(Debug, Clone)]
+pub struct TrainReport {
+    /// The trained head.
+    pub head: Head,
+    /// Positive clips skipped, with the reason.
+    pub skipped: Vec<(PathBuf, String)>,
+    /// Warnings worth showing (suspicious negatives…).
+    pub warnings: Vec<String>,
+    /// Wall-clock seconds for the whole run.
+    pub seconds: f64,
+    /// Seconds spent computing embeddings (cache misses).
+    pub embed_seconds: f64,
+    /// Embedding jobs served from the cache.
+    pub cached_jobs: usize,
+    /// Embedding jobs in all.
+    pub jobs: usize,
+}
+
+/// A small deterministic generator (SplitMix64).
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// Seeded generator.
+    pub fn new(seed: u64) -> Self {
+        Rng(seed ^ 0x9E37_79B9_7F4A_7C15)
+    }
+    /// Next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    /// Uniform in `[0, 1)`.
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+    /// Uniform in `[lo, hi)`.
+    pub fn range(&mut self, lo: f64, hi: f64) -> f64 {
+        lo + (hi - lo) * self.unit()
+    }
+    /// Uniform index below `n` (n > 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.unit() * n as f64) as usize
+    }
+    /// Standard normal (Box–Muller).
+    pub fn normal(&mut self) -> f64 {
+        let u = self.unit().max(1e-300);
+        (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * self.unit()).cos()
+    }
+}
+
+/// A positive clip, located.
+struct Positive {
+    path: PathBuf,
+    hash: [u8; 32],
+    span: Span,
+    len: usize,
+    validation: bool,
+}
+
+/// One embedded piece of audio and how its windows are labelled.
+struct Clip {
+    embeddings: Vec<Embedding>,
+    /// For positive clips: embedding indices whose window is positive.
+    positive: Option<std::ops::Range<usize>>,
+    /// For positive clips: embedding indices where a detection counts as a hit.
+    hit: Option<std::ops::Range<usize>>,
+    validation: bool,
+    seconds: f64,
+}
+
+/// Index of the first embedding whose audio ends at or after `sample`.
+fn first_embedding_ending_after(sample: u64) -> usize {
+    // Embedding k covers samples 1280k .. 1280k + EMBEDDING_END.
+    sample.saturating_sub(EMBEDDING_END).div_ceil(1280) as usize
+}
+
+fn pad_samples(samples: &[f32], pre: usize, post: usize) -> Vec<f32> {
+    let mut v = vec![0.0; pre + samples.len() + post];
+    v[pre..pre + samples.len()].copy_from_slice(samples);
+    v
+}
+
+/// Trains a head from scratch.
+pub fn train(backbone: &Backbone, opts: &TrainOptions) -> Result<TrainReport> {
+    let started = Instant::now();
+    let mut warnings = Vec::new();
+    if opts.positives.is_empty() || opts.negatives.is_empty() {
+        return Err(Error::Data(
+            "training needs at least one --positive and one --negative folder".into(),
+        ));
+    }
+    let pos_files = wav_files(&opts.positives, opts.split)?;
+    if pos_files.is_empty() {
+        return Err(Error::Data(format!(
+            "no WAV files in the positive folder(s) {}",
+            list(&opts.positives)
+        )));
+    }
+    let mut neg_files = wav_files(&opts.negatives, opts.split)?;
+    if neg_files.is_empty() {
+        return Err(Error::Data(format!(
+            "no WAV files in the negative folder(s) {}",
+            list(&opts.negatives)
+        )));
+    }
+    let word = opts.word.to_lowercase();
+    for d in &opts.negatives {
+        if !word.is_empty() && d.to_string_lossy().to_lowercase().contains(&word) {
+            warnings.push(format!(
+                "negative folder {} is named like the trigger word \"{}\"; negatives must not contain it",
+                d.display(),
+                opts.word
+            ));
+        }
+    }
+
+    // Locate the word in every positive clip; skip the unusable ones with their reason.
+    let bar = progress(
+        opts.progress,
+        pos_files.len() + neg_files.len(),
+        "checking clips",
+    );
+    let mut positives = Vec::new();
+    let mut skipped = Vec::new();
+    for path in &pos_files {
+        bar.inc(1);
+        let samples = match read_wav(path) {
+            Ok(s) => s,
+            Err(e) => {
+                skipped.push((path.clone(), e.to_string()));
+                continue;
+            }
+        };
+        match locate_word(&samples) {
+            Ok(span) => positives.push(Positive {
+                path: path.clone(),
+                hash: hash_file(path)?,
+                span,
+                len: samples.len(),
+                validation: name_fraction(path, "validation") < 0.15,
+            }),
+            Err(problem) => skipped.push((path.clone(), problem.to_string())),
+        }
+    }
+    if positives.is_empty() {
+        let why = skipped
+            .iter()
+            .take(3)
+            .map(|(p, w)| format!("\n  {}: {w}", p.display()))
+            .collect::<String>();
+        return Err(Error::Data(format!(
+            "no usable positive clip in {} ({} skipped){why}",
+            list(&opts.positives),
+            skipped.len()
+        )));
+    }
+    if positives.iter().all(|p| p.validation) || positives.iter().all(|p| !p.validation) {
+        // Tiny sets: keep every other clip for validation.
+        for (i, p) in positives.iter_mut().enumerate() {
+            p.validation = i % 5 == 4;
+        }
+    }
+    let pos_hashes: std::collections::HashSet<[u8; 32]> =
+        positives.iter().map(|p| p.hash).collect();
+    let mut neg_info = Vec::with_capacity(neg_files.len());
+    let mut overlap = 0;
+    let mut kept_files = Vec::with_capacity(neg_files.len());
+    for path in neg_files.drain(..) {
+        bar.inc(1);
+        let hash = hash_file(&path)?;
+        if pos_hashes.contains(&hash) {
+            overlap += 1;
+            continue;
+        }
+        let info = match WavFile::open(&path) {
+            Ok(w) => w.info(),
+            Err(e) => {
+                warnings.push(format!("skipped negative {e}"));
+                continue;
+            }
+        };
+        let len = (info.frames * 16_000).div_ceil(u64::from(info.sample_rate)) as usize;
+        neg_info.push((hash, len));
+        kept_files.push(path);
+    }
+    bar.finish_and_clear();
+    let neg_files = kept_files;
+    if overlap > 0 {
+        warnings.push(format!(
+            "{overlap} negative file(s) are also positive clips; they were left out of the negatives"
+        ));
+    }
+    if neg_files.is_empty() {
+        return Err(Error::Data("no negative audio left to train on".into()));
+    }
+    let neg_validation: Vec<bool> = {
+        let mut v: Vec<bool> = neg_files
+            .iter()
+            .map(|p| name_fraction(p, "validation") < 0.2)
+            .collect();
+        if v.iter().all(|&b| b) || v.iter().all(|&b| !b) {
+            v = (0..neg_files.len()).map(|i| i % 5 == 4).collect();
+        }
+        v
+    };
+
+    // Background for augmentation: training negatives, 10 minutes in all, taken evenly from
+    // every negative folder given (noise, music, speech…), each in file-name-hash order.
+    let folder_of = |p: &PathBuf| {
+        opts.negatives
+            .iter()
+            .position(|d| p.starts_with(d))
+            .unwrap_or(0)
+    };
+    let per_folder = 16_000 * 600 / opts.negatives.len().max(1);
+    let mut pool_ids = Vec::new();
+    for folder in 0..opts.negatives.len() {
+        let mut order: Vec<usize> = (0..neg_files.len())
+            .filter(|&i| !neg_validation[i] && folder_of(&neg_files[i]) == folder)
+            .filter(|&i| neg_info[i].1 >= 16_000)
+            .collect();
+        order.sort_by(|&a, &b| {
+            name_fraction(&neg_files[a], "pool").total_cmp(&name_fraction(&neg_files[b], "pool"))
+        });
+        let mut taken = 0;
+        for i in order {
+            if taken >= per_folder {
+                break;
+            }
+            pool_ids.push(i);
+            taken += neg_info[i].1;
+        }
+    }
+    let pool_paths: Arc<Vec<PathBuf>> =
+        Arc::new(pool_ids.iter().map(|&i| neg_files[i].clone()).collect());
+    let pool: Arc<OnceLock<Result<Vec<Vec<f32>>, String>>> = Arc::new(OnceLock::new());
+
+    // Embedding jobs: every positive clip clean and augmented, every negative file padded.
+    let pre = (PRE_PAD * 16_000.0) as usize;
+    let post = (POST_PAD * 16_000.0) as usize;
+    let mut jobs = Vec::new();
+    let mut meta = Vec::new(); // (positive index or None, pre pad, validation, seconds)
+    let mut rng = Rng::new(opts.seed);
+    for (pi, p) in positives.iter().enumerate() {
+        for copy in 0..=opts.copies {
+            let path = p.path.clone();
+            if copy == 0 {
+                let mut recipe = b"clean\0".to_vec();
+                recipe.extend_from_slice(&p.hash);
+                recipe.extend_from_slice(&(pre as u64).to_le_bytes());
+                recipe.extend_from_slice(&(post as u64).to_le_bytes());
+                jobs.push(Job {
+                    key: cache_key(backbone, &recipe),
+                    make: Box::new(move || Ok(pad_samples(&read_wav(&path)?, pre, post))),
+                });
+                meta.push((Some(pi), pre, p.validation, 0.0));
+                continue;
+            }
+            let shift = rng.range(-0.5, 0.5);
+            let pre_c = ((PRE_PAD + 0.5 + shift) * 16_000.0) as usize;
+            let gain_db = rng.range(-12.0, 6.0) as f32;
+            let snr_db = rng.range(0.0, 20.0) as f32;
+            let noise = if pool_ids.is_empty() {
+                None
+            } else {
+                let which = rng.below(pool_ids.len());
+                let need = pre_c + p.len + post;
+                let avail = neg_info[pool_ids[which]].1;
+                let offset = if avail > need {
+                    rng.below(avail - need)
+                } else {
+                    0
+                };
+                Some((which, offset))
+            };
+            let mut recipe = b"augmented\0".to_vec();
+            recipe.extend_from_slice(&p.hash);
+            for v in [pre_c as u64, post as u64] {
+                recipe.extend_from_slice(&v.to_le_bytes());
+            }
+            recipe.extend_from_slice(&gain_db.to_le_bytes());
+            recipe.extend_from_slice(&snr_db.to_le_bytes());
+            if let Some((which, offset)) = noise {
+                recipe.extend_from_slice(&neg_info[pool_ids[which]].0);
+                recipe.extend_from_slice(&(offset as u64).to_le_bytes());
+            }
+            let (pool, pool_paths, span) = (pool.clone(), pool_paths.clone(), p.span);
+            jobs.push(Job {
+                key: cache_key(backbone, &recipe),
+                make: Box::new(move || {
+                    let clip = read_wav(&path)?;
+                    let mut x = pad_samples(&clip, pre_c, post);
+                    let g = 10f32.powf(gain_db / 20.0);
+                    for v in &mut x {
+                        *v = (*v * g).clamp(-1.0, 1.0);
+                    }
+                    if let Some((which, offset)) = noise {
+                        let pool = pool
+                            .get_or_init(|| {
+                                pool_paths
+                                    .iter()
+                                    .map(|p| read_wav(p).map_err(|e| e.to_string()))
+                                    .collect()
+                            })
+                            .as_ref()
+                            .map_err(|e| Error::Data(e.clone()))?;
+                        mix(
+                            &mut x,
+                            &pool[which],
+                            offset,
+                            pre_c + span.start..pre_c + span.end,
+                            snr_db,
+                        );
+                    }
+                    Ok(x)
+                }),
+            });
+            meta.push((Some(pi), pre_c, p.validation, 0.0));
+        }
+    }
+    for (i, path) in neg_files.iter().enumerate() {
+        let mut recipe = b"negative\0".to_vec();
+        recipe.extend_from_slice(&neg_info[i].0);
+        recipe.extend_from_slice(&(pre as u64).to_le_bytes());
+        recipe.extend_from_slice(&(post as u64).to_le_bytes());
+        let path = path.clone();
+        jobs.push(Job {
+            key: cache_key(backbone, &recipe),
+            make: Box::new(move || Ok(pad_samples(&read_wav(&path)?, pre, post))),
+        });
+        meta.push((
+            None,
+            pre,
+            neg_validation[i],
+            neg_info[i].1 as f64 / 16_000.0,
+        ));
+    }
+
+    let cached_jobs = jobs
+        .iter()
+        .filter(|j| opts.cache.get(&j.key).is_some())
+        .count();
+    let t_embed = Instant::now();
+    let bar = progress(opts.progress, jobs.len(), "embedding audio");
+    let embedded = embed_jobs(backbone, &opts.cache, &jobs, &|| bar.inc(1))?;
+    bar.finish_and_clear();
+    let embed_seconds = t_embed.elapsed().as_secs_f64();
+    drop(jobs);
+
+    let mut clips: Vec<Clip> = embedded
+        .into_iter()
+        .zip(&meta)
+        .map(|(embeddings, &(pi, pre_c, validation, seconds))| {
+            let (positive, hit) = match pi {
+                Some(pi) => {
+                    let p = &positives[pi];
+                    let end = (pre_c + p.span.end) as u64;
+                    let first = first_embedding_ending_after(end.saturating_sub(640));
+                    let last = first_embedding_ending_after(end + 4800);
+                    let hit_first = first_embedding_ending_after((pre_c + p.span.start) as u64);
+                    let hit_last = first_embedding_ending_after((pre_c + p.len) as u64 + 8000);
+                    (
+                        Some(first.max(HEAD_WINDOW - 1)..last.max(HEAD_WINDOW - 1)),
+                        Some(hit_first..hit_last),
+                    )
+                }
+                None => (None, None),
+            };
+            Clip {
+                embeddings,
+                positive,
+                hit,
+                validation,
+                seconds,
+            }
+        })
+        .collect();
+
+    let negative_seconds: f64 = clips.iter().map(|c| c.seconds).sum();
+    let mut summary = TrainingSummary {
+        positive_clips: positives.len(),
+        negative_files: neg_files.len(),
+        negative_seconds,
+        seed: opts.seed,
+        target_fa_per_hour: opts.target_fa_per_hour,
+        ..Default::default()
+    };
+    let weights = fit(&mut clips, opts, &mut summary, None, "training")?;
+    let (threshold, miss, fa, hours) = calibrate(&weights, &clips, opts.target_fa_per_hour);
+    summary.validation_miss_rate = miss;
+    summary.validation_fa_per_hour = fa;
+    summary.validation_negative_hours = hours;
+    let head = Head {
+        info: HeadInfo {
+            format: FORMAT_VERSION,
+            word: opts.word.clone(),
+            threshold,
+            refractory_seconds: REFRACTORY_SECONDS,
+            window: HEAD_WINDOW,
+            hidden: opts.hidden,
+            backbone_sha256: backbone.sha256().to_string(),
+            created_unix: creation_time(),
+            training: summary,
+        },
+        weights,
+    };
+    Ok(TrainReport {
+        head,
+        skipped,
+        warnings,
+        seconds: started.elapsed().as_secs_f64(),
+        embed_seconds,
+        cached_jobs,
+        jobs: meta.len(),
+    })
+}
+
+/// Now, or `$SOURCE_DATE_EPOCH` when set (reproducible heads, as for reproducible builds).
+pub fn creation_time() -> u64 {
+    std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs())
+        })
+}
+
+fn list(dirs: &[PathBuf]) -> String {
+    dirs.iter()
+        .map(|d| d.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Mixes `noise[offset..]` into `x` so the word's power over `word` is `snr_db` above the noise's.
+fn mix(x: &mut [f32], noise: &[f32], offset: usize, word: std::ops::Range<usize>, snr_db: f32) {
+    let power =
+        |s: &[f32]| s.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>() / s.len().max(1) as f64;
+    let seg: Vec<f32> = (0..x.len())
+        .map(|i| {
+            noise
+                .get(offset + i)
+                .copied()
+                .unwrap_or_else(|| noise[(offset + i) % noise.len()])
+        })
+        .collect();
+    let ps = power(&x[word.start.min(x.len())..word.end.min(x.len())]);
+    let pn = power(&seg);
+    if ps <= 0.0 || pn <= 0.0 {
+        return;
+    }
+    let scale = (ps / pn / 10f64.powf(f64::from(snr_db) / 10.0)).sqrt() as f32;
+    for (v, n) in x.iter_mut().zip(seg) {
+        *v = (*v + n * scale).clamp(-1.0, 1.0);
+    }
+}
+
+fn progress(show: bool, len: usize, what: &str) -> indicatif::ProgressBar {
+    if !show {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(len as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg:>16} [{bar:30}] {pos}/{len} {eta}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_message(what.to_string());
+    bar
+}
+
+/// A training example: clip index and the index of the window's newest embedding.
+type Example = (u32, u32);
+
+fn window(clips: &[Clip], (c, k): Example) -> &[f32] {
+    let k = k as usize;
+    clips[c as usize].embeddings[k + 1 - HEAD_WINDOW..=k].as_flattened()
+}
+
+/// Fits the network. `start` continues from existing weights (updates) and keeps their
+/// normalisation; otherwise training starts from a seeded initialisation with the statistics
+/// of the training data. Standardises `clips` in place.
+fn fit(
+    clips: &mut [Clip],
+    opts: &TrainOptions,
+    summary: &mut TrainingSummary,
+    start: Option<&Weights>,
+    bar_label: &str,
+) -> Result<Weights> {
+    let mut rng = Rng::new(opts.seed.wrapping_add(0x5EED));
+    let mut weights = match start {
+        Some(w) => w.clone(),
+        None => {
+            let mut w = Weights::zeros(opts.hidden);
+            let (mean, inv_std) = statistics(clips);
+            w.mean = mean;
+            w.inv_std = inv_std;
+            let s1 = (2.0 / HEAD_INPUTS as f64).sqrt();
+            w.w1.iter_mut()
+                .for_each(|v| *v = (rng.normal() * s1) as f32);
+            let s2 = (1.0 / opts.hidden as f64).sqrt();
+            w.w2.iter_mut()
+                .for_each(|v| *v = (rng.normal() * s2) as f32);
+            w
+        }
+    };
+    for c in clips.iter_mut() {
+        for e in &mut c.embeddings {
+            *e = weights.normalize(e);
+        }
+    }
+
+    let examples = |pos: bool, validation: bool| -> Vec<Example> {
+        let mut v = Vec::new();
+        for (ci, c) in clips.iter().enumerate() {
+            if c.validation != validation || c.positive.is_some() != pos {
+                continue;
+            }
+            let n = c.embeddings.len();
+            let range = match &c.positive {
+                Some(r) => r.start..r.end.min(n),
+                None => HEAD_WINDOW - 1..n,
+            };
+            v.extend(range.map(|k| (ci as u32, k as u32)));
+        }
+        v
+    };
+    let train_pos = examples(true, false);
+    let train_neg = examples(false, false);
+    let val_pos = examples(true, true);
+    let val_neg = examples(false, true);
+    if train_pos.is_empty() || train_neg.is_empty() {
+        return Err(Error::Data(format!(
+            "not enough data: {} positive and {} negative training windows",
+            train_pos.len(),
+            train_neg.len()
+        )));
+    }
+
+    const BATCH: usize = 256;
+    const STEPS: usize = 100;
+    const PATIENCE: usize = 10;
+    let hidden = weights.hidden();
+    let mut adam = Adam::new(&weights);
+    let mut scratch = Scratch::new(BATCH, hidden);
+    let mut hard: Vec<Example> = Vec::new();
+    let mut best = (f64::INFINITY, weights.clone(), 0);
+    let bar = progress(opts.progress, opts.max_epochs, bar_label);
+    let mut epochs = 0;
+    for epoch in 0..opts.max_epochs {
+        epochs = epoch + 1;
+        if epoch >= 1 && epoch % 2 == 1 {
+            hard = mine_hard(&weights, clips, &train_neg, 4096);
+        }
+        for _ in 0..STEPS {
+            let mut batch: Vec<(Example, f32)> = Vec::with_capacity(BATCH);
+            for _ in 0..BATCH / 2 {
+                batch.push((train_pos[rng.below(train_pos.len())], 1.0));
+            }
+            for j in 0..BATCH / 2 {
+                let from_hard = !hard.is_empty() && j % 2 == 0;
+                let ex = if from_hard {
+                    hard[rng.below(hard.len())]
+                } else {
+                    train_neg[rng.below(train_neg.len())]
+                };
+                batch.push((ex, 0.0));
+            }
+            scratch.step(&mut weights, &mut adam, clips, &batch);
+        }
+        // Early stopping on what matters: the validation miss rate at the threshold that
+        // meets the false-alarm target, the balanced loss breaking ties.
+        let loss = if val_pos.is_empty() || val_neg.is_empty() {
+            balanced_loss(&weights, clips, &train_pos, &train_neg)
+        } else {
+            let (_, miss, _, _) = calibrate(&weights, clips, opts.target_fa_per_hour);
+            miss + 0.01 * balanced_loss(&weights, clips, &val_pos, &val_neg)
+        };
+        bar.set_message(format!("{bar_label} (validation {loss:.4})"));
+        bar.inc(1);
+        if loss < best.0 {
+            best = (loss, weights.clone(), epoch + 1);
+        } else if epoch + 1 - best.2 >= PATIENCE {
+            break;
+        }
+    }
+    bar.finish_and_clear();
+    summary.epochs = epochs;
+    Ok(best.1)
+}
+
+/// Per-dimension mean and 1/std over the training clips' embeddings.
+fn statistics(clips: &[Clip]) -> (Vec<f32>, Vec<f32>) {
+    let mut sum = [0f64; EMBEDDING_DIM];
+    let mut sq = [0f64; EMBEDDING_DIM];
+    let mut n = 0f64;
+    for c in clips.iter().filter(|c| !c.validation) {
+        for e in &c.embeddings {
+            for i in 0..EMBEDDING_DIM {
+                sum[i] += f64::from(e[i]);
+                sq[i] += f64::from(e[i]).powi(2);
+            }
+            n += 1.0;
+        }
+    }
+    let n = n.max(1.0);
+    let mean: Vec<f32> = sum.iter().map(|s| (s / n) as f32).collect();
+    let inv: Vec<f32> = (0..EMBEDDING_DIM)
+        .map(|i| {
+            let var = (sq[i] / n - (sum[i] / n).powi(2)).max(1e-6);
+            (1.0 / var.sqrt()) as f32
+        })
+        .collect();
+    (mean, inv)
+}
+
+/// Logits of many windows at once (matrix products of 1024 windows).
+fn logits(weights: &Weights, clips: &[Clip], examples: &[Example]) -> Vec<f32> {
+    let h = weights.hidden();
+    let mut out = Vec::with_capacity(examples.len());
+    let mut x = Vec::new();
+    let mut a = Vec::new();
+    for chunk in examples.chunks(1024) {
+        x.clear();
+        for &ex in chunk {
+            x.extend_from_slice(window(clips, ex));
+        }
+        a.clear();
+        a.resize(chunk.len() * h, 0.0);
+        gemm(
+            chunk.len(),
+            HEAD_INPUTS,
+            h,
+            &x,
+            false,
+            &weights.w1,
+            &mut a,
+            0.0,
+        );
+        for row in a.chunks_exact(h) {
+            let z: f32 = row
+                .iter()
+                .zip(&weights.b1)
+                .zip(&weights.w2)
+                .map(|((v, b), w)| (v + b).max(0.0) * w)
+                .sum();
+            out.push(z + weights.b2);
+        }
+    }
+    out
+}
+
+fn mine_hard(
+    weights: &Weights,
+    clips: &[Clip],
+    negatives: &[Example],
+    keep: usize,
+) -> Vec<Example> {
+    let z = logits(weights, clips, negatives);
+    let mut order: Vec<usize> = (0..negatives.len()).collect();
+    order.sort_by(|&a, &b| z[b].total_cmp(&z[a]).then(a.cmp(&b)));
+    order.truncate(keep);
+    order.into_iter().map(|i| negatives[i]).collect()
+}
+
+fn balanced_loss(weights: &Weights, clips: &[Clip], pos: &[Example], neg: &[Example]) -> f64 {
+    let bce = |z: f32, y: f32| -> f64 {
+        // log(1 + e^-z) for y = 1, log(1 + e^z) for y = 0, computed stably.
+        let z = f64::from(if y > 0.5 { -z } else { z });
+        z.max(0.0) + (-z.abs()).exp().ln_1p()
+    };
+    let lp: f64 = logits(weights, clips, pos)
+        .iter()
+        .map(|&z| bce(z, 1.0))
+        .sum::<f64>();
+    let ln: f64 = logits(weights, clips, neg)
+        .iter()
+        .map(|&z| bce(z, 0.0))
+        .sum::<f64>();
+    0.5 * lp / pos.len().max(1) as f64 + 0.5 * ln / neg.len().max(1) as f64
+}
+
+/// Row-major `c = a · b (+ beta·c)`: a is m×k (or k×m transposed when `a_t`), b is k×n.
+#[allow(clippy::too_many_arguments)]
+fn gemm(m: usize, k: usize, n: usize, a: &[f32], a_t: bool, b: &[f32], c: &mut [f32], beta: f32) {
+    assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n);
+    let (rsa, csa) = if a_t {
+        (1, m as isize)
+    } else {
+        (k as isize, 1)
+    };
+    // SAFETY: the asserts above keep every index matrixmultiply computes from these strides
+    // inside the slices, and `c` does not alias `a` or `b` (it is a distinct &mut).
+    unsafe {
+        matrixmultiply::sgemm(
+            m,
+            k,
+            n,
+            1.0,
+            a.as_ptr(),
+            rsa,
+            csa,
+            b.as_ptr(),
+            n as isize,
+            1,
+            beta,
+            c.as_mut_ptr(),
+            n as isize,
+            1,
+        );
+    }
+}
+
+/// Adam moments for every weight.
+struct Adam {
+    m: Vec<f32>,
+    v: Vec<f32>,
+    t: i32,
+}
+
+impl Adam {
+    fn new(w: &Weights) -> Self {
+        let n = w.w1.len() + 2 * w.hidden() + 1;
+        Adam {
+            m: vec![0.0; n],
+            v: vec![0.0; n],
+            t: 0,
+        }
+    }
+}
+
+const LEARNING_RATE: f32 = 1e-3;
+const WEIGHT_DECAY: f32 = 1e-2;
+
+/// Buffers for one batch, reused across steps.
+struct Scratch {
+    x: Vec<f32>,
+    pre: Vec<f32>,
+    d_pre: Vec<f32>,
+    grad: Vec<f32>,
+}
+
+impl Scratch {
+    fn new(batch: usize, hidden: usize) -> Self {
+        Scratch {
+            x: Vec::with_capacity(batch * HEAD_INPUTS),
+            pre: vec![0.0; batch * hidden],
+            d_pre: vec![0.0; batch * hidden],
+            grad: Vec::new(),
+        }
+    }
+
+    /// One Adam step on a class-balanced binary cross-entropy.
+    fn step(&mut self, w: &mut Weights, adam: &mut Adam, clips: &[Clip], batch: &[(Example, f32)]) {
+        let h = w.hidden();
+        let b = batch.len();
+        self.x.clear();
+        for &(ex, _) in batch {
+            self.x.extend_from_slice(window(clips, ex));
+        }
+        let n_pos = batch.iter().filter(|e| e.1 > 0.5).count().max(1) as f32;
+        let n_neg = batch.iter().filter(|e| e.1 <= 0.5).count().max(1) as f32;
+        self.pre.resize(b * h, 0.0);
+        self.d_pre.resize(b * h, 0.0);
+        gemm(b, HEAD_INPUTS, h, &self.x, false, &w.w1, &mut self.pre, 0.0);
+        let n1 = w.w1.len();
+        self.grad.clear();
+        self.grad.resize(n1 + 2 * h + 1, 0.0);
+        let (g_w1, rest) = self.grad.split_at_mut(n1);
+        let (g_b1, rest) = rest.split_at_mut(h);
+        let (g_w2, g_b2) = rest.split_at_mut(h);
+        for (r, &(_, y)) in batch.iter().enumerate() {
+            let pre = &mut self.pre[r * h..(r + 1) * h];
+            for (p, bias) in pre.iter_mut().zip(&w.b1) {
+                *p += bias;
+            }
+            let z: f32 = pre
+                .iter()
+                .zip(&w.w2)
+                .map(|(p, w)| p.max(0.0) * w)
+                .sum::<f32>()
+                + w.b2;
+            let weight = if y > 0.5 { 0.5 / n_pos } else { 0.5 / n_neg };
+            let dz = weight * (crate::head::sigmoid(z) - y);
+            g_b2[0] += dz;
+            let d_pre = &mut self.d_pre[r * h..(r + 1) * h];
+            for j in 0..h {
+                let a = pre[j].max(0.0);
+                g_w2[j] += dz * a;
+                d_pre[j] = if pre[j] > 0.0 { dz * w.w2[j] } else { 0.0 };
+                g_b1[j] += d_pre[j];
+            }
+        }
+        gemm(HEAD_INPUTS, b, h, &self.x, true, &self.d_pre, g_w1, 0.0);
+
+        adam.t += 1;
+        let (b1, b2) = (0.9f32, 0.999f32);
+        let c1 = 1.0 - b1.powi(adam.t);
+        let c2 = 1.0 - b2.powi(adam.t);
+        let params =
+            w.w1.iter_mut()
+                .map(|p| (p, true))
+                .chain(w.b1.iter_mut().map(|p| (p, false)))
+                .chain(w.w2.iter_mut().map(|p| (p, true)))
+                .chain(std::iter::once((&mut w.b2, false)));
+        for (((p, decay), g), (m, v)) in params
+            .zip(&self.grad)
+            .zip(adam.m.iter_mut().zip(adam.v.iter_mut()))
+        {
+            *m = b1 * *m + (1.0 - b1) * g;
+            *v = b2 * *v + (1.0 - b2) * g * g;
+            let update = (*m / c1) / ((*v / c2).sqrt() + 1e-8);
+            if decay {
+                *p -= LEARNING_RATE * WEIGHT_DECAY * *p;
+            }
+            *p -= LEARNING_RATE * update;
+        }
+    }
+}
+
+/// Picks the lowest threshold (≥ 0.5) whose false alarms per hour on the validation negatives
+/// meet `target`; returns it with the validation miss rate, false alarms per hour and hours.
+fn calibrate(weights: &Weights, clips: &[Clip], target: f64) -> (f32, f64, f64, f64) {
+    let refractory = (f64::from(REFRACTORY_SECONDS) / 0.08).ceil() as usize;
+    let mut neg_scores = Vec::new();
+    let mut hours = 0.0;
+    let mut pos_best = Vec::new();
+    for (ci, c) in clips.iter().enumerate() {
+        if !c.validation || c.embeddings.len() < HEAD_WINDOW {
+            continue;
+        }
+        let n = c.embeddings.len();
+        match &c.hit {
+            None => {
+                let ex: Vec<Example> = (HEAD_WINDOW - 1..n)
+                    .map(|k| (ci as u32, k as u32))
+                    .collect();
+                let s: Vec<f32> = logits(weights, clips, &ex)
+                    .into_iter()
+                    .map(crate::head::sigmoid)
+                    .collect();
+                neg_scores.push(s);
+                hours += c.seconds / 3600.0;
+            }
+            Some(hit) => {
+                let lo = hit.start.max(HEAD_WINDOW - 1);
+                let hi = hit.end.min(n);
+                let ex: Vec<Example> = (lo..hi).map(|k| (ci as u32, k as u32)).collect();
+                let best = logits(weights, clips, &ex)
+                    .into_iter()
+                    .map(crate::head::sigmoid)
+                    .fold(0.0f32, f32::max);
+                pos_best.push(best);
+            }
+        }
+    }
+    let fa_rate = |t: f32| -> f64 {
+        let n: usize = neg_scores
+            .iter()
+            .map(|s| fire_indices(s, t, refractory).len())
+            .sum();
+        if hours > 0.0 { n as f64 / hours } else { 0.0 }
+    };
+    let miss = |t: f32| -> f64 {
+        pos_best.iter().filter(|&&b| b < t).count() as f64 / pos_best.len().max(1) as f64
+    };
+    // Thresholds from 0.5 up, evenly in logit space to 0.99999.
+    let mut chosen = 0.99999f32;
+    for i in 0..=600 {
+        let t = crate::head::sigmoid(i as f32 * 11.5 / 600.0);
+        if fa_rate(t) <= target {
+            chosen = t;
+            break;
+        }
+    }
+    (chosen, miss(chosen), fa_rate(chosen), hours)
+}
