@@ -7,6 +7,10 @@ use std::time::Instant;
 
 use clap::{Parser, Subcommand};
 use hark::backbone::{Backbone, EMBEDDING_DIM, Embedding};
+use hark::dataset::{Cache, Split};
+use hark::head::Head;
+use hark::listen::{Listener, WavSource};
+use hark::train::{self, TrainOptions};
 use hark::{Error, Result, embedder, npy, wav};
 
 /// hark: an offline wake-word engine that learns your trigger word on the device.
@@ -41,6 +45,133 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
+    /// Train a head for your wake word from recorded clips.
+    ///
+    /// Positive folders hold WAV clips of one utterance each with silence around it (0.5–10 s);
+    /// negative folders hold any audio without the word (short clips or hours-long
+    /// recordings; other words are the best negatives). Embeddings are cached, so retraining
+    /// on the same audio skips the backbone.
+    Train {
+        /// Name of the trigger word, stored in the head and printed on detection.
+        #[arg(long)]
+        word: String,
+        /// Folder (searched recursively) or file of positive clips; repeat for several.
+        #[arg(long = "positive", value_name = "DIR", required = true)]
+        positives: Vec<PathBuf>,
+        /// Folder (searched recursively) or file of negative audio; repeat for several.
+        #[arg(long = "negative", value_name = "DIR", required = true)]
+        negatives: Vec<PathBuf>,
+        /// Where to write the head (written atomically).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// False alarms per hour the threshold is calibrated for, on held-out negatives.
+        #[arg(long, default_value_t = 0.5, value_name = "RATE")]
+        target_fa_per_hour: f64,
+        /// Seed: the same data and seed give the same head, bit for bit.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Use only one half of every folder (by file-name hash): `train` or `test`.
+        #[arg(long, value_enum, default_value_t = SplitArg::All)]
+        split: SplitArg,
+        /// Hidden units of the head.
+        #[arg(long, default_value_t = 32)]
+        hidden: usize,
+        /// Augmented copies of each positive clip (background mixed in, gain, shift).
+        #[arg(long, default_value_t = 6)]
+        copies: usize,
+        #[command(flatten)]
+        cache: CacheArgs,
+        /// No progress bars.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Print a head's score for every 80 ms of a WAV file: `time<TAB>score`.
+    ///
+    /// `time` is the seconds of audio consumed when the score was produced; the first score
+    /// needs about 2 s (the head looks at the last 16 embeddings).
+    Score {
+        /// The head to run (default: the built-in `computer` head).
+        #[arg(long, value_name = "FILE")]
+        head: Option<PathBuf>,
+        /// The recording.
+        #[arg(long, value_name = "FILE")]
+        wav: PathBuf,
+    },
+    /// Detect wake words in a WAV file through the streaming pipeline, one line per detection.
+    Listen {
+        /// Heads to run on one backbone pass (default: the built-in `computer` head).
+        #[arg(long = "head", value_name = "FILE")]
+        heads: Vec<PathBuf>,
+        /// The recording to listen to.
+        #[arg(long, value_name = "FILE")]
+        wav: PathBuf,
+        /// JSON lines: {"word":…,"time":…,"score":…}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Measure a head: miss rate and false alarms per hour on held-out audio.
+    ///
+    /// Positive clips are put in long streams (0.5 s of silence before each, 1.5 s after), once
+    /// clean and once mixed with the negative audio at 10 dB SNR; a detection within [clip
+    /// start, clip end + 0.5 s] is a hit. False alarms per hour are counted on the negative
+    /// audio. Prints the result at the head's threshold and across thresholds.
+    Eval {
+        /// The head to measure (default: the built-in `computer` head).
+        #[arg(long, value_name = "FILE")]
+        head: Option<PathBuf>,
+        /// Folder or file of positive clips; repeat for several.
+        #[arg(long = "positive", value_name = "DIR", required = true)]
+        positives: Vec<PathBuf>,
+        /// Folder or file of negative audio; repeat for several.
+        #[arg(long = "negative", value_name = "DIR", required = true)]
+        negatives: Vec<PathBuf>,
+        /// Use only one half of every folder (by file-name hash); `test` pairs with
+        /// `train --split train`.
+        #[arg(long, value_enum, default_value_t = SplitArg::All)]
+        split: SplitArg,
+        #[command(flatten)]
+        cache: CacheArgs,
+        /// No progress output.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum SplitArg {
+    All,
+    Train,
+    Test,
+}
+
+impl From<SplitArg> for Split {
+    fn from(s: SplitArg) -> Split {
+        match s {
+            SplitArg::All => Split::All,
+            SplitArg::Train => Split::Train,
+            SplitArg::Test => Split::Test,
+        }
+    }
+}
+
+#[derive(Debug, clap::Args)]
+struct CacheArgs {
+    /// Embedding cache folder (default: $HARK_CACHE, else $XDG_CACHE_HOME/hark, else ~/.cache/hark).
+    #[arg(long, value_name = "DIR")]
+    cache: Option<PathBuf>,
+    /// Do not read or write the embedding cache.
+    #[arg(long, conflicts_with = "cache")]
+    no_cache: bool,
+}
+
+impl CacheArgs {
+    fn cache(&self) -> Cache {
+        if self.no_cache {
+            Cache::new(None)
+        } else {
+            Cache::new(self.cache.clone().or_else(Cache::default_dir))
+        }
+    }
 }
 
 /// Parses the command line, runs the command, and turns errors into a message and exit code 1.
@@ -58,6 +189,67 @@ pub fn run() -> ExitCode {
 fn dispatch(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Embed { wav, out } => embed(cli.backbone.as_deref(), &wav, out.as_deref()),
+        Command::Train {
+            word,
+            positives,
+            negatives,
+            out,
+            target_fa_per_hour,
+            seed,
+            split,
+            hidden,
+            copies,
+            cache,
+            quiet,
+        } => {
+            let backbone = load_backbone(cli.backbone.as_deref())?;
+            let mut opts = TrainOptions::new(&word, positives, negatives);
+            opts.target_fa_per_hour = target_fa_per_hour;
+            opts.seed = seed;
+            opts.split = split.into();
+            opts.hidden = hidden;
+            opts.copies = copies;
+            opts.cache = cache.cache();
+            opts.progress = !quiet;
+            train_cmd(&backbone, &opts, &out)
+        }
+        Command::Score { head, wav } => {
+            let backbone = load_backbone(cli.backbone.as_deref())?;
+            let head = load_head(head.as_deref(), &backbone)?;
+            score_cmd(&backbone, head, &wav)
+        }
+        Command::Listen { heads, wav, json } => {
+            let backbone = load_backbone(cli.backbone.as_deref())?;
+            let heads = if heads.is_empty() {
+                vec![load_head(None, &backbone)?]
+            } else {
+                heads
+                    .iter()
+                    .map(|h| load_head(Some(h), &backbone))
+                    .collect::<Result<_>>()?
+            };
+            listen_cmd(&backbone, heads, &wav, json)
+        }
+        Command::Eval {
+            head,
+            positives,
+            negatives,
+            split,
+            cache,
+            quiet,
+        } => {
+            let backbone = load_backbone(cli.backbone.as_deref())?;
+            let head = load_head(head.as_deref(), &backbone)?;
+            eval_cmd(
+                &backbone,
+                &head,
+                &positives,
+                &negatives,
+                split.into(),
+                &cache.cache(),
+                quiet,
+            )
+        }
     }
 }
 
@@ -74,6 +266,177 @@ fn load_backbone(path: Option<&Path>) -> Result<Backbone> {
         );
     }
     Ok(backbone)
+}
+
+/// The head compiled into the binary: `computer`, trained on the Picovoice wake-word-benchmark
+/// clips (see models/README.md).
+static BUILTIN_HEAD: &[u8] = include_bytes!("../models/computer.head");
+
+fn load_head(path: Option<&Path>, backbone: &Backbone) -> Result<Head> {
+    let head = match path {
+        Some(p) => Head::load(p, Some(backbone.sha256()))?,
+        None => Head::from_bytes(BUILTIN_HEAD, Path::new("<built-in computer.head>"))?,
+    };
+    if head.info.backbone_sha256 != backbone.sha256() {
+        return Err(Error::Head {
+            path: path.map_or_else(|| "<built-in computer.head>".into(), Path::to_path_buf),
+            problem: "was trained on another backbone; retrain it with this one".into(),
+        });
+    }
+    Ok(head)
+}
+
+fn train_cmd(backbone: &Backbone, opts: &TrainOptions, out: &Path) -> Result<()> {
+    // Fail before the work if the head cannot be written there.
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty())
+        && !dir.is_dir()
+    {
+        return Err(Error::Output {
+            path: out.to_path_buf(),
+            problem: format!("folder {} does not exist", dir.display()),
+        });
+    }
+    let report = train::train(backbone, opts)?;
+    for w in &report.warnings {
+        eprintln!("hark: warning: {w}");
+    }
+    for (p, why) in report.skipped.iter().take(10) {
+        eprintln!("hark: skipped {}: {why}", p.display());
+    }
+    if report.skipped.len() > 10 {
+        eprintln!(
+            "hark: … and {} more clips skipped",
+            report.skipped.len() - 10
+        );
+    }
+    report.head.save(out)?;
+    let t = &report.head.info.training;
+    eprintln!(
+        "trained \"{}\" on {} positive clips ({} skipped) and {:.1} min of negatives in {:.1} s \
+         (embeddings {:.1} s, {}/{} from cache; {} epochs)",
+        report.head.info.word,
+        t.positive_clips,
+        report.skipped.len(),
+        t.negative_seconds / 60.0,
+        report.seconds,
+        report.embed_seconds,
+        report.cached_jobs,
+        report.jobs,
+        t.epochs
+    );
+    eprintln!(
+        "validation: miss rate {:.1}% at {:.2} false alarms/hour ({:.2} h of held-out negatives); threshold {:.4}",
+        t.validation_miss_rate * 100.0,
+        t.validation_fa_per_hour,
+        t.validation_negative_hours,
+        report.head.info.threshold
+    );
+    eprintln!("head written to {}", out.display());
+    Ok(())
+}
+
+fn score_cmd(backbone: &Backbone, head: Head, wav_path: &Path) -> Result<()> {
+    let mut source = WavSource::open(wav_path)?;
+    let mut listener = Listener::new(backbone, vec![head])?;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let result = listener.run(&mut source, |step, _| {
+        if let Some(s) = step.score {
+            writeln!(out, "{:.2}\t{:.6}", step.time, s).map_err(|e| Error::io("<stdout>", e))?;
+        }
+        Ok(())
+    });
+    finish_stdout(result.and_then(|()| out.flush().map_err(|e| Error::io("<stdout>", e))))
+}
+
+fn listen_cmd(backbone: &Backbone, heads: Vec<Head>, wav_path: &Path, json: bool) -> Result<()> {
+    let mut source = WavSource::open(wav_path)?;
+    let mut listener = Listener::new(backbone, heads)?;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let mut count = 0;
+    let result = listener.run(&mut source, |_, events| {
+        for d in events {
+            count += 1;
+            let line = if json {
+                serde_json::to_string(d).expect("a detection serialises")
+            } else {
+                format!("{:8.2} s  {}  (score {:.3})", d.time, d.word, d.score)
+            };
+            writeln!(out, "{line}").map_err(|e| Error::io("<stdout>", e))?;
+        }
+        Ok(())
+    });
+    finish_stdout(result)?;
+    if !json {
+        eprintln!("{}: {count} detection(s)", wav_path.display());
+    }
+    Ok(())
+}
+
+/// A closed pipe (`hark … | head`) is the reader's choice, not an error.
+fn finish_stdout(result: Result<()>) -> Result<()> {
+    match result {
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => r,
+    }
+}
+
+fn eval_cmd(
+    backbone: &Backbone,
+    head: &Head,
+    positives: &[PathBuf],
+    negatives: &[PathBuf],
+    split: Split,
+    cache: &Cache,
+    quiet: bool,
+) -> Result<()> {
+    let started = Instant::now();
+    let bar = if quiet {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new(0)
+    };
+    let r = hark::eval::evaluate(
+        backbone,
+        head,
+        positives,
+        negatives,
+        split,
+        cache,
+        &|done, total| {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        },
+    )?;
+    bar.finish_and_clear();
+    for w in &r.skipped {
+        eprintln!("hark: warning: skipped negative {w}");
+    }
+    println!(
+        "{}: {} clips (clean + 10 dB), {:.2} h of negatives, {:.0} s",
+        head.info.word,
+        r.clips,
+        r.negative_hours,
+        started.elapsed().as_secs_f64()
+    );
+    println!(
+        "at threshold {:.4}: miss {:.1}% (clean {:.1}%, 10 dB {:.1}%), {:.2} false alarms/hour",
+        r.threshold,
+        r.miss_rate * 100.0,
+        r.miss_rate_clean * 100.0,
+        r.miss_rate_noisy * 100.0,
+        r.fa_per_hour
+    );
+    println!("threshold\tmiss\tfa_per_hour");
+    let mut last = None;
+    for (t, m, f) in &r.curve {
+        if last != Some((*m, *f)) {
+            println!("{t:.5}\t{m:.4}\t{f:.3}");
+            last = Some((*m, *f));
+        }
+    }
+    Ok(())
 }
 
 fn embed(backbone: Option<&Path>, wav_path: &Path, out: Option<&Path>) -> Result<()> {

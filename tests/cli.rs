@@ -113,3 +113,111 @@ fn help_and_version() {
         format!("hark {}", env!("CARGO_PKG_VERSION"))
     );
 }
+
+fn demo() -> String {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("audio/computer-demo.wav")
+        .to_string_lossy()
+        .into_owned()
+}
+
+#[test]
+fn listen_finds_each_computer_in_the_demo_and_nothing_else() {
+    // audio/make_demo.py lays out: computer 1.00–4.07 s, computer 5.07–8.14 s,
+    // jarvis 9.14–10.78 s, computer 11.78–14.85 s, jarvis 15.85–18.92 s.
+    let o = hark(&["listen", "--wav", &demo(), "--json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let times: Vec<f64> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            assert_eq!(v["word"], "computer");
+            assert!(v["score"].as_f64().unwrap() >= 0.5);
+            v["time"].as_f64().unwrap()
+        })
+        .collect();
+    let windows = [(1.0, 4.57), (5.07, 8.64), (11.78, 15.35)];
+    assert_eq!(times.len(), 3, "{times:?}");
+    for ((lo, hi), t) in windows.iter().zip(&times) {
+        assert!(
+            *lo <= *t && *t <= *hi,
+            "detection at {t} outside [{lo}, {hi}]"
+        );
+    }
+}
+
+#[test]
+fn score_prints_one_line_per_hop_from_the_first_full_window() {
+    let o = hark(&["score", "--wav", &demo()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let lines: Vec<(f64, f64)> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| {
+            let (t, s) = l.split_once('\t').unwrap();
+            (t.parse().unwrap(), s.parse().unwrap())
+        })
+        .collect();
+    // 19.92 s: embeddings at 0.82 s + 0.08 k, scores from the 16th (2.02 s) on.
+    assert!((lines[0].0 - 2.02).abs() < 1e-9, "{:?}", lines[0]);
+    // Embedding k is out once 1280·(k+9) + 1632 samples are in: 239 of them in 318 720
+    // samples, 224 scores.
+    let samples = hark::wav::read_wav(std::path::Path::new(&demo()))
+        .unwrap()
+        .len();
+    assert_eq!(samples, 318_720);
+    assert_eq!(lines.len(), (samples - 1632) / 1280 - 9 + 1 - 15);
+    assert!(
+        lines
+            .windows(2)
+            .all(|w| (w[1].0 - w[0].0 - 0.08).abs() < 1e-6)
+    );
+    assert!(lines.iter().all(|(_, s)| (0.0..=1.0).contains(s)));
+    assert!(lines.iter().any(|(_, s)| *s > 0.9) && lines.iter().any(|(_, s)| *s < 0.01));
+}
+
+#[test]
+fn listen_refuses_a_corrupt_head_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let head = dir.path().join("broken.head");
+    let mut bytes = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/computer.head"),
+    )
+    .unwrap();
+    bytes.truncate(bytes.len() / 2);
+    std::fs::write(&head, &bytes).unwrap();
+    let o = hark(&["listen", "--head", head.to_str().unwrap(), "--wav", &demo()]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("broken.head") && err.contains("truncated"),
+        "{err}"
+    );
+}
+
+#[test]
+fn train_keeps_the_old_head_when_it_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("mine.head");
+    std::fs::write(&out, b"previous head").unwrap();
+    let empty = dir.path().join("nothing");
+    std::fs::create_dir(&empty).unwrap();
+    let o = hark(&[
+        "train",
+        "--word",
+        "computer",
+        "--positive",
+        empty.to_str().unwrap(),
+        "--negative",
+        fixture("train/other").to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--no-cache",
+    ]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("no WAV files") && err.contains("nothing"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&out).unwrap(), b"previous head");
+}

@@ -1,0 +1,272 @@
+//! Training, head files and the scoring path, on a small real training set
+//! (tests/fixtures/train, made by make_train_fixture.py).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::fixture;
+use hark::backbone::Backbone;
+use hark::dataset::Cache;
+use hark::head::{Head, score_all};
+use hark::listen::{Listener, Source, WavSource};
+use hark::train::{TrainOptions, train};
+
+fn options(seed: u64) -> TrainOptions {
+    let mut o = TrainOptions::new(
+        "computer",
+        vec![fixture("train/computer")],
+        vec![fixture("train/other"), fixture("speech.wav")],
+    );
+    o.seed = seed;
+    o.hidden = 16;
+    o.max_epochs = 15;
+    o.copies = 3;
+    o.cache = Cache::new(None);
+    o.progress = false;
+    o
+}
+
+fn trained(seed: u64) -> Head {
+    let mut head = train(&Backbone::builtin().unwrap(), &options(seed))
+        .unwrap()
+        .head;
+    head.info.created_unix = 0;
+    head
+}
+
+/// Best score of a head over a clip heard in a stream: 1 s of silence, the clip, 0.5 s.
+fn best_score(backbone: &Backbone, head: &Head, clip: &Path) -> f32 {
+    let x = hark::wav::read_wav(clip).unwrap();
+    let mut padded = vec![0.0; 16_000];
+    padded.extend(&x);
+    padded.resize(padded.len() + 8_000, 0.0);
+    let e = hark::embedder::embed_samples(backbone, &padded).unwrap();
+    score_all(head, &e).into_iter().fold(0.0, f32::max)
+}
+
+fn wavs(dir: &str) -> Vec<PathBuf> {
+    hark::dataset::wav_files(&[fixture(dir)], hark::dataset::Split::All).unwrap()
+}
+
+#[test]
+fn training_separates_positives_from_negatives() {
+    let backbone = Backbone::builtin().unwrap();
+    let head = trained(7);
+    // The clips training fitted on; the rest are its validation split (15 % of positives,
+    // 20 % of negatives by file-name hash), too few here to say anything about generalisation.
+    let trained_on = |dir: &str, held_out: f64| -> Vec<PathBuf> {
+        wavs(dir)
+            .into_iter()
+            .filter(|p| hark::dataset::name_fraction(p, "validation") >= held_out)
+            .collect()
+    };
+    let pos: Vec<f32> = trained_on("train/computer", 0.15)
+        .iter()
+        .map(|p| best_score(&backbone, &head, p))
+        .collect();
+    let neg: Vec<f32> = trained_on("train/other", 0.2)
+        .iter()
+        .map(|p| best_score(&backbone, &head, p))
+        .collect();
+    assert!(pos.len() >= 3 && neg.len() >= 2);
+    let worst_pos = pos.iter().copied().fold(1.0, f32::min);
+    let best_neg = neg.iter().copied().fold(0.0, f32::max);
+    assert!(
+        worst_pos > best_neg,
+        "positives {pos:?} vs negatives {neg:?}"
+    );
+    assert!(
+        worst_pos > 0.5 && best_neg < 0.5,
+        "positives {pos:?} vs negatives {neg:?}"
+    );
+}
+
+#[test]
+fn same_seed_gives_the_same_head_bit_for_bit() {
+    let a = trained(3);
+    let b = trained(3);
+    assert_eq!(a.to_bytes(), b.to_bytes());
+    let c = trained(4);
+    assert_ne!(a.weights, c.weights, "the seed must matter");
+}
+
+#[test]
+fn bad_training_input_gets_clear_errors() {
+    let backbone = Backbone::builtin().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let mut o = options(1);
+    o.positives = vec![empty.clone()];
+    let err = train(&backbone, &o).unwrap_err().to_string();
+    assert!(
+        err.contains("no WAV files") && err.contains("empty"),
+        "{err}"
+    );
+
+    // A folder whose only clip is digital silence.
+    let silent = dir.path().join("silent");
+    std::fs::create_dir(&silent).unwrap();
+    hark::wav::write_wav(&silent.join("quiet.wav"), &vec![0.0; 32_000], 16_000).unwrap();
+    o.positives = vec![silent];
+    let err = train(&backbone, &o).unwrap_err().to_string();
+    assert!(
+        err.contains("no usable positive clip")
+            && err.contains("quiet.wav")
+            && err.contains("silent"),
+        "{err}"
+    );
+
+    // Negatives that hold the positives themselves: warned about and left out.
+    let mut o = options(1);
+    o.negatives.push(fixture("train/computer"));
+    let report = train(&backbone, &o).unwrap();
+    assert!(
+        report
+            .warnings
+            .iter()
+            .any(|w| w.contains("also positive clips")),
+        "{:?}",
+        report.warnings
+    );
+    assert!(
+        report
+            .warnings
+            .iter()
+            .any(|w| w.contains("named like the trigger word"))
+    );
+
+    let mut o = options(1);
+    o.negatives = vec![dir.path().join("missing")];
+    let err = train(&backbone, &o).unwrap_err().to_string();
+    assert!(err.contains("missing"), "{err}");
+}
+
+#[test]
+fn broken_head_files_are_refused_with_the_reason() {
+    let head = trained(5);
+    let good = head.to_bytes();
+    let dir = tempfile::tempdir().unwrap();
+    let check = |name: &str, bytes: &[u8], want: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        let err = Head::load(&p, Some(hark::backbone::BUILTIN_SHA256))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(name) && err.contains(want), "{name}: {err}");
+    };
+    check("truncated.head", &good[..good.len() - 100], "truncated");
+    check("tiny.head", &good[..5], "truncated");
+    let mut flipped = good.clone();
+    let at = flipped.len() - 500;
+    flipped[at] ^= 0x10;
+    check("flipped.head", &flipped, "checksum mismatch");
+    check("other.head", b"RIFF....WAVEfmt ", "not a hark head file");
+    let mut future = head.clone();
+    future.info.format = 99;
+    check("future.head", &future.to_bytes(), "newer hark");
+    let mut other = head.clone();
+    other.info.backbone_sha256 = "00".repeat(32);
+    check("backbone.head", &other.to_bytes(), "another backbone");
+    // The good one loads and equals what was saved.
+    let p = dir.path().join("good.head");
+    head.save(&p).unwrap();
+    assert_eq!(
+        Head::load(&p, Some(hark::backbone::BUILTIN_SHA256)).unwrap(),
+        head
+    );
+}
+
+#[test]
+fn save_killed_mid_write_leaves_a_loadable_head() {
+    // Child mode: save two different heads over one path, forever, until killed.
+    if let Some(path) = std::env::var_os("HARK_TEST_SAVE_LOOP") {
+        let a = trained(11);
+        let mut b = a.clone();
+        b.info.threshold = 0.25;
+        println!("ready");
+        loop {
+            a.save(Path::new(&path)).unwrap();
+            b.save(Path::new(&path)).unwrap();
+        }
+    }
+    let a = trained(11);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("live.head");
+    for round in 0..3 {
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "save_killed_mid_write_leaves_a_loadable_head",
+                "--exact",
+                "--nocapture",
+            ])
+            .env("HARK_TEST_SAVE_LOOP", &path)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Wait until the child is saving, then let it run a little and kill it.
+        let mut out = child.stdout.take().unwrap();
+        let mut seen = String::new();
+        let mut buf = [0u8; 256];
+        while !seen.contains("ready") {
+            let n = std::io::Read::read(&mut out, &mut buf).unwrap();
+            assert!(n > 0, "child ended early: {seen}");
+            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(150 + 70 * round));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        // Whole, and one of the two versions the child was writing.
+        let head = Head::load(&path, None).unwrap();
+        assert_eq!(head.weights, a.weights);
+        assert!(
+            head.info.threshold == a.info.threshold || head.info.threshold == 0.25,
+            "{}",
+            head.info.threshold
+        );
+        // No temporary files left behind that a later run would trip over, beyond the one
+        // the killed write may have been filling.
+        let leftovers = std::fs::read_dir(dir.path()).unwrap().count();
+        assert!(leftovers <= 2 + round as usize, "{leftovers} files");
+    }
+}
+
+#[test]
+fn streaming_listener_agrees_with_the_batch_path() {
+    let backbone = Backbone::builtin().unwrap();
+    let head = Head::from_bytes(
+        &std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("models/computer.head")).unwrap(),
+        Path::new("computer.head"),
+    )
+    .unwrap();
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("audio/computer-demo.wav");
+    let samples = hark::wav::read_wav(&demo).unwrap();
+    let batch = score_all(
+        &head,
+        &hark::embedder::embed_samples(&backbone, &samples).unwrap(),
+    );
+    let mut listener = Listener::new(&backbone, vec![head.clone()]).unwrap();
+    let mut streamed = Vec::new();
+    let mut events = Vec::new();
+    let mut source = WavSource::open(&demo).unwrap();
+    let mut chunk = Vec::new();
+    while {
+        chunk.clear();
+        source.read(&mut chunk).unwrap() > 0
+    } {
+        listener
+            .push(&chunk, |step, ev| {
+                streamed.extend(step.score);
+                events.extend_from_slice(ev);
+                Ok(())
+            })
+            .unwrap();
+    }
+    assert_eq!(streamed, batch, "same arithmetic, same scores");
+    // Every detection is a batch score at or above the threshold.
+    for d in &events {
+        assert!(d.score >= head.info.threshold);
+        assert!(batch.contains(&d.score));
+    }
+}
