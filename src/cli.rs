@@ -125,6 +125,10 @@ enum Command {
         /// Folder or file of negative audio; repeat for several.
         #[arg(long = "negative", value_name = "DIR", required = true)]
         negatives: Vec<PathBuf>,
+        /// Folder or file of background audio mixed into the 10 dB streams (default: the
+        /// negatives); repeat for several.
+        #[arg(long = "background", value_name = "DIR")]
+        background: Vec<PathBuf>,
         /// Use only one half of every folder (by file-name hash); `test` pairs with
         /// `train --split train`.
         #[arg(long, value_enum, default_value_t = SplitArg::All)]
@@ -234,21 +238,15 @@ fn dispatch(cli: Cli) -> Result<()> {
             head,
             positives,
             negatives,
+            background,
             split,
             cache,
             quiet,
         } => {
             let backbone = load_backbone(cli.backbone.as_deref())?;
             let head = load_head(head.as_deref(), &backbone)?;
-            eval_cmd(
-                &backbone,
-                &head,
-                &positives,
-                &negatives,
-                split.into(),
-                &cache.cache(),
-                quiet,
-            )
+            let sets = [positives, negatives, background];
+            eval_cmd(&backbone, &head, &sets, split.into(), &cache.cache(), quiet)
         }
     }
 }
@@ -385,8 +383,7 @@ fn finish_stdout(result: Result<()>) -> Result<()> {
 fn eval_cmd(
     backbone: &Backbone,
     head: &Head,
-    positives: &[PathBuf],
-    negatives: &[PathBuf],
+    [positives, negatives, background]: &[Vec<PathBuf>; 3],
     split: Split,
     cache: &Cache,
     quiet: bool,
@@ -397,18 +394,16 @@ fn eval_cmd(
     } else {
         indicatif::ProgressBar::new(0)
     };
-    let r = hark::eval::evaluate(
-        backbone,
-        head,
-        positives,
-        negatives,
+    let data = hark::eval::EvalData {
+        positives: positives.clone(),
+        negatives: negatives.clone(),
+        background: background.clone(),
         split,
-        cache,
-        &|done, total| {
-            bar.set_length(total as u64);
-            bar.set_position(done as u64);
-        },
-    )?;
+    };
+    let r = hark::eval::evaluate(backbone, head, &data, cache, &|done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    })?;
     bar.finish_and_clear();
     for w in &r.skipped {
         eprintln!("hark: warning: skipped negative {w}");

@@ -46,16 +46,34 @@ pub struct EvalReport {
     pub skipped: Vec<String>,
 }
 
-/// Runs the protocol for `head` on `positives` and `negatives` (of `split`).
+/// What to evaluate on: folders (searched recursively) or files.
+#[derive(Debug, Clone, Default)]
+pub struct EvalData {
+    /// Clips of the word.
+    pub positives: Vec<PathBuf>,
+    /// Audio without the word, for false alarms per hour.
+    pub negatives: Vec<PathBuf>,
+    /// Background mixed into the 10 dB streams; empty means the negatives.
+    pub background: Vec<PathBuf>,
+    /// Which half of every folder.
+    pub split: Split,
+}
+
+/// Runs the protocol for `head` on `data`; `tick(done, total)` reports progress.
 pub fn evaluate(
     backbone: &Backbone,
     head: &Head,
-    positives: &[PathBuf],
-    negatives: &[PathBuf],
-    split: Split,
+    data: &EvalData,
     cache: &Cache,
     tick: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<EvalReport> {
+    let EvalData {
+        positives,
+        negatives,
+        background,
+        split,
+    } = data;
+    let split = *split;
     let pos_files = wav_files(positives, split)?;
     let mut skipped = Vec::new();
     let neg_files: Vec<PathBuf> = wav_files(negatives, split)?
@@ -110,27 +128,51 @@ pub fn evaluate(
         .chunks(CLIPS_PER_STREAM)
         .map(|c| c.to_vec())
         .collect();
-    let bg_files = std::sync::Arc::new(neg_files.clone());
+    // Background for the 10 dB streams: `background` (same split), else the negatives.
+    let (bg_list, bg_hashes) = if background.is_empty() {
+        (neg_files.clone(), neg_hashes.clone())
+    } else {
+        let files: Vec<PathBuf> = wav_files(background, split)?
+            .into_iter()
+            .filter(|p| crate::wav::WavFile::open(p).is_ok_and(|w| w.info().frames > 0))
+            .collect();
+        if files.is_empty() {
+            return Err(Error::Data(format!(
+                "no usable WAV files in the background folder(s) {}",
+                background
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        let hashes = files
+            .iter()
+            .map(|p| hash_file(p))
+            .collect::<Result<Vec<_>>>()?;
+        (files, hashes)
+    };
+    let bg_files = std::sync::Arc::new(bg_list);
     for noisy in [false, true] {
         for (gi, group) in groups.iter().enumerate() {
             let mut recipe = if noisy {
-                b"eval-noisy\0".to_vec()
+                b"eval-noisy-v2\0".to_vec()
             } else {
                 b"eval-clean\0".to_vec()
             };
             for &i in group {
                 recipe.extend_from_slice(&pos_hashes[i]);
             }
-            let bg_index = gi % neg_files.len();
+            let bg_index = (gi * 7919) % bg_files.len();
             if noisy {
-                recipe.extend_from_slice(&neg_hashes[bg_index]);
+                recipe.extend_from_slice(&bg_hashes[bg_index]);
             }
             let paths: Vec<PathBuf> = group.iter().map(|&i| pos_files[i].clone()).collect();
             let bg_files = bg_files.clone();
             jobs.push(Job {
                 key: cache_key(backbone, &recipe),
                 make: Box::new(move || {
-                    let stream = build_stream(&paths)?;
+                    let (stream, words) = build_stream(&paths)?;
                     if !noisy {
                         return Ok(stream);
                     }
@@ -143,7 +185,7 @@ pub fn evaluate(
                             return Err(Error::Data("negative audio is empty".into()));
                         }
                     }
-                    Ok(mix_at_snr(&stream, &bg))
+                    Ok(mix_at_snr(&stream, &words, &bg))
                 }),
             });
         }
@@ -234,28 +276,31 @@ fn clip_spans(paths: &[PathBuf]) -> Result<Vec<(u64, u64)>> {
     Ok(out)
 }
 
-/// The positive stream: each clip with 0.5 s of silence before and 1.5 s after.
-fn build_stream(paths: &[PathBuf]) -> Result<Vec<f32>> {
+/// The positive stream: each clip with 0.5 s of silence before and 1.5 s after; also where
+/// each clip's word is in it (by [`crate::vad`], the whole clip when it finds none).
+fn build_stream(paths: &[PathBuf]) -> Result<(Vec<f32>, Vec<std::ops::Range<usize>>)> {
     let mut stream = Vec::new();
+    let mut words = Vec::new();
     for p in paths {
         stream.resize(stream.len() + (BEFORE * 16_000.0) as usize, 0.0);
-        stream.extend(read_wav(p)?);
+        let clip = read_wav(p)?;
+        let at = stream.len();
+        words.push(match crate::vad::locate_word(&clip) {
+            Ok(span) => at + span.start..at + span.end,
+            Err(_) => at..at + clip.len(),
+        });
+        stream.extend(clip);
         stream.resize(stream.len() + (AFTER * 16_000.0) as usize, 0.0);
     }
-    Ok(stream)
+    Ok((stream, words))
 }
 
-/// `x` plus background scaled so speech power over background power is 10 dB.
-fn mix_at_snr(x: &[f32], bg: &[f32]) -> Vec<f32> {
-    let power =
-        |s: &[f32]| s.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>() / s.len().max(1) as f64;
-    // Speech power over the clips only (not the silences between them): the louder half of
-    // 10 ms frames.
-    let mut frames: Vec<f64> = x.chunks(160).map(power).collect();
-    frames.sort_by(f64::total_cmp);
-    let loud = &frames[frames.len() / 2..];
-    let ps = loud.iter().sum::<f64>() / loud.len().max(1) as f64;
-    let pn = power(&bg[..x.len()]);
+/// `x` plus background scaled so the words' power over the background's is 10 dB.
+fn mix_at_snr(x: &[f32], words: &[std::ops::Range<usize>], bg: &[f32]) -> Vec<f32> {
+    let energy = |s: &[f32]| s.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>();
+    let n: usize = words.iter().map(|w| w.len()).sum();
+    let ps = words.iter().map(|w| energy(&x[w.clone()])).sum::<f64>() / n.max(1) as f64;
+    let pn = energy(&bg[..x.len()]) / x.len().max(1) as f64;
     let scale = if pn > 0.0 {
         (ps / pn / 10f64.powf(SNR_DB / 10.0)).sqrt() as f32
     } else {

@@ -270,3 +270,42 @@ fn streaming_listener_agrees_with_the_batch_path() {
         assert!(batch.contains(&d.score));
     }
 }
+
+#[test]
+fn eval_reports_a_consistent_det_curve() {
+    let backbone = Backbone::builtin().unwrap();
+    let head = Head::from_bytes(
+        &std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("models/computer.head")).unwrap(),
+        Path::new("computer.head"),
+    )
+    .unwrap();
+    let data = hark::eval::EvalData {
+        positives: vec![fixture("train/computer")],
+        negatives: vec![fixture("train/other"), fixture("speech.wav")],
+        ..Default::default()
+    };
+    let r = hark::eval::evaluate(&backbone, &head, &data, &Cache::new(None), &|_, _| {}).unwrap();
+    assert_eq!(r.clips, 4);
+    // Hours of the negative audio itself, not of the padding between files.
+    let seconds: f64 = wavs("train/other")
+        .iter()
+        .chain([&fixture("speech.wav")])
+        .map(|p| hark::wav::WavFile::open(p).unwrap().info().seconds())
+        .sum();
+    assert!(
+        (r.negative_hours * 3600.0 - seconds).abs() < 1e-6,
+        "{}",
+        r.negative_hours
+    );
+    assert_eq!(r.threshold, head.info.threshold);
+    assert!((r.miss_rate - (r.miss_rate_clean + r.miss_rate_noisy) / 2.0).abs() < 1e-12);
+    for w in r.curve.windows(2) {
+        assert!(w[0].0 < w[1].0);
+        assert!(w[0].1 <= w[1].1, "miss falls as the threshold rises: {w:?}");
+        assert!(
+            w[0].2 >= w[1].2,
+            "false alarms rise with the threshold: {w:?}"
+        );
+    }
+    assert_eq!(r.curve.first().unwrap().1, 0.0);
+}
