@@ -1,0 +1,26 @@
+#!/bin/sh
+# Reproduces the README's held-out accuracy table.
+# Usage: benches/accuracy.sh DATA BG
+#   DATA = output of ../shared/data/unpack.sh, BG = output of ../shared/data/get-background.sh
+# Each head is trained on the train half of every folder and evaluated on the test half.
+set -eu
+DATA=$1
+BG=$2
+HARK=${HARK:-target/release/hark}
+W=$DATA/wake-word-benchmark
+P=$DATA/precise-community
+COMMON="--negative $P/not-wake-words-en --negative $P/not-wake-words-es --negative $DATA/background --negative $BG"
+BACKGROUND="--background $DATA/background --background $BG/music"
+cargo build --release
+run() {
+    word=$1 positive=$2
+    shift 2
+    $HARK train --word "$word" --positive "$positive" "$@" $COMMON --split train --out "$word.head" -q
+    $HARK eval --head "$word.head" --positive "$positive" "$@" $COMMON $BACKGROUND --split test -q > "$word.eval"
+    head -2 "$word.eval"
+    echo "  first threshold at <= 0.25 FA/h: $(awk 'NR>3 && $3<=0.25 {print; exit}' "$word.eval")"
+    echo "  first threshold at <= 0.8 FA/h:  $(awk 'NR>3 && $3<=0.8 {print; exit}' "$word.eval")"
+}
+run computer "$W/computer" --negative "$W/jarvis" --negative "$W/smart_mirror" --negative "$W/snowboy" --negative "$P/athena" --negative "$P/hey_chatterbox"
+run jarvis "$W/jarvis" --negative "$W/computer" --negative "$W/smart_mirror" --negative "$W/snowboy" --negative "$P/athena" --negative "$P/hey_chatterbox" --negative "$P/computer"
+run athena "$P/athena" --negative "$W" --negative "$P/hey_chatterbox" --negative "$P/computer"
