@@ -10,7 +10,7 @@ use hark::backbone::{Backbone, EMBEDDING_DIM, Embedding};
 use hark::dataset::{Cache, Split};
 use hark::head::Head;
 use hark::listen::{Listener, WavSource};
-use hark::train::{self, TrainOptions};
+use hark::train::{self, Replay, TrainOptions};
 use hark::{Error, Result, embedder, npy, wav};
 
 /// hark: an offline wake-word engine that learns your trigger word on the device.
@@ -84,6 +84,28 @@ enum Command {
         /// No progress bars.
         #[arg(long, short)]
         quiet: bool,
+    },
+    /// Improve a head from new clips: missed wake words and false alarms.
+    ///
+    /// Fine-tunes the head from its current weights on the new clips while replaying its
+    /// cached training data (listed in FILE.replay, written by `train`), so it keeps what it
+    /// knew; then recalibrates the threshold. The previous version is kept as FILE.prev;
+    /// `--rollback` brings it back.
+    Update {
+        /// The head to update (rewritten atomically).
+        #[arg(long, value_name = "FILE")]
+        head: PathBuf,
+        /// Folder or file of clips the head missed (one utterance each).
+        #[arg(long = "positive", value_name = "DIR")]
+        positives: Vec<PathBuf>,
+        /// Folder or file of audio the head wrongly fired on.
+        #[arg(long = "negative", value_name = "DIR")]
+        negatives: Vec<PathBuf>,
+        /// Swap the head with its previous version instead.
+        #[arg(long, conflicts_with_all = ["positives", "negatives"])]
+        rollback: bool,
+        #[command(flatten)]
+        cache: CacheArgs,
     },
     /// Print a head's score for every 80 ms of a WAV file: `time<TAB>score`.
     ///
@@ -217,6 +239,20 @@ fn dispatch(cli: Cli) -> Result<()> {
             opts.progress = !quiet;
             train_cmd(&backbone, &opts, &out)
         }
+        Command::Update {
+            head,
+            positives,
+            negatives,
+            rollback,
+            cache,
+        } => {
+            if rollback {
+                return rollback_cmd(&head);
+            }
+            let backbone = load_backbone(cli.backbone.as_deref())?;
+            let opts = TrainOptions::for_update(positives, negatives, cache.cache());
+            update_cmd(&backbone, &head, &opts)
+        }
         Command::Score { head, wav } => {
             let backbone = load_backbone(cli.backbone.as_deref())?;
             let head = load_head(head.as_deref(), &backbone)?;
@@ -308,6 +344,7 @@ fn train_cmd(backbone: &Backbone, opts: &TrainOptions, out: &Path) -> Result<()>
         );
     }
     report.head.save(out)?;
+    report.replay.save(&Replay::path_for(out))?;
     let t = &report.head.info.training;
     eprintln!(
         "trained \"{}\" on {} positive clips ({} skipped) and {:.1} min of negatives in {:.1} s \
@@ -330,6 +367,90 @@ fn train_cmd(backbone: &Backbone, opts: &TrainOptions, out: &Path) -> Result<()>
         report.head.info.threshold
     );
     eprintln!("head written to {}", out.display());
+    Ok(())
+}
+
+/// `<file>.prev`: where the previous version of a file is kept.
+fn previous(path: &Path) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(".prev");
+    PathBuf::from(p)
+}
+
+fn update_cmd(backbone: &Backbone, path: &Path, opts: &TrainOptions) -> Result<()> {
+    let head = Head::load(path, Some(backbone.sha256()))?;
+    let replay_path = Replay::path_for(path);
+    if !replay_path.exists() {
+        return Err(Error::Data(format!(
+            "{}: not found; updates replay the training data that `hark train` lists there, so retrain this head with hark train",
+            replay_path.display()
+        )));
+    }
+    let replay = Replay::load(&replay_path)?;
+    let report = train::update(backbone, &head, &replay, opts)?;
+    for (p, why) in &report.skipped {
+        eprintln!("hark: skipped {}: {why}", p.display());
+    }
+    if report.missing > 0 {
+        eprintln!(
+            "hark: warning: {} cached training embeddings were missing and not replayed",
+            report.missing
+        );
+    }
+    // Keep the previous version first, so a crash at any point leaves a loadable head and a
+    // way back.
+    hark::atomic::write_bytes(&previous(path), &head.to_bytes())?;
+    hark::atomic::write_bytes(
+        &previous(&replay_path),
+        &std::fs::read(&replay_path).map_err(|e| Error::io(&replay_path, e))?,
+    )?;
+    report.replay.save(&replay_path)?;
+    report.head.save(path)?;
+    let t = &report.head.info.training;
+    eprintln!(
+        "updated \"{}\" with {} new positive and {} new negative clip(s) in {:.2} s (update {}); threshold {:.4} → {:.4}; validation miss {:.1}% at {:.2} FA/h",
+        report.head.info.word,
+        report.new_positives,
+        report.new_negatives,
+        report.seconds,
+        t.updates,
+        head.info.threshold,
+        report.head.info.threshold,
+        t.validation_miss_rate * 100.0,
+        t.validation_fa_per_hour
+    );
+    eprintln!("previous version kept as {}", previous(path).display());
+    Ok(())
+}
+
+fn rollback_cmd(path: &Path) -> Result<()> {
+    let prev = previous(path);
+    if !prev.exists() {
+        return Err(Error::Data(format!(
+            "{}: no previous version to roll back to",
+            prev.display()
+        )));
+    }
+    // Both versions must load before anything is touched.
+    let old = Head::load(&prev, None)?;
+    let current = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let replay_path = Replay::path_for(path);
+    let replays = (
+        std::fs::read(previous(&replay_path)),
+        std::fs::read(&replay_path),
+    );
+    hark::atomic::write_bytes(path, &old.to_bytes())?;
+    hark::atomic::write_bytes(&prev, &current)?;
+    if let (Ok(old_replay), Ok(cur_replay)) = replays {
+        hark::atomic::write_bytes(&replay_path, &old_replay)?;
+        hark::atomic::write_bytes(&previous(&replay_path), &cur_replay)?;
+    }
+    eprintln!(
+        "{}: rolled back to the previous version (update {}); the replaced one is now {}",
+        path.display(),
+        old.info.training.updates,
+        prev.display()
+    );
     Ok(())
 }
 

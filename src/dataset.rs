@@ -98,14 +98,16 @@ pub fn hash_file(path: &Path) -> Result<[u8; 32]> {
 }
 
 /// The embedding cache: one file per recipe (audio content hash, padding, augmentation, backbone),
-/// holding its embeddings and a checksum. Corrupt or truncated entries are recomputed.
+/// holding its embeddings and a CRC-32 (corruption, not tampering, is the threat; it checks at
+/// memory speed, which matters when an update replays thousands of entries). Corrupt or
+/// truncated entries are recomputed.
 #[derive(Debug, Clone)]
 pub struct Cache {
     dir: Option<PathBuf>,
     corrupt: std::sync::Arc<AtomicUsize>,
 }
 
-const CACHE_MAGIC: &[u8; 8] = b"HARKEMB1";
+const CACHE_MAGIC: &[u8; 8] = b"HARKEMB2";
 
 impl Cache {
     /// A cache in `dir` (created on first write); `None` disables caching.
@@ -148,8 +150,8 @@ impl Cache {
         let path = self.path(key)?;
         let bytes = std::fs::read(&path).ok()?;
         let parsed = (|| {
-            let body = bytes.get(..bytes.len().checked_sub(32)?)?;
-            if Sha256::digest(body).as_slice() != &bytes[body.len()..] {
+            let body = bytes.get(..bytes.len().checked_sub(4)?)?;
+            if crc32fast::hash(body).to_le_bytes() != bytes[body.len()..] {
                 return None;
             }
             let rest = body.strip_prefix(CACHE_MAGIC)?;
@@ -178,14 +180,14 @@ impl Cache {
     /// caller's work, so it is reported and ignored).
     pub fn put(&self, key: &[u8; 32], embeddings: &[Embedding]) {
         let Some(path) = self.path(key) else { return };
-        let mut bytes = Vec::with_capacity(16 + embeddings.len() * EMBEDDING_DIM * 4 + 32);
+        let mut bytes = Vec::with_capacity(16 + embeddings.len() * EMBEDDING_DIM * 4 + 4);
         bytes.extend_from_slice(CACHE_MAGIC);
         bytes.extend_from_slice(&(embeddings.len() as u64).to_le_bytes());
         for v in embeddings.iter().flatten() {
             bytes.extend_from_slice(&v.to_le_bytes());
         }
-        let sum = Sha256::digest(&bytes);
-        bytes.extend_from_slice(&sum);
+        let sum = crc32fast::hash(&bytes);
+        bytes.extend_from_slice(&sum.to_le_bytes());
         let result = path
             .parent()
             .map_or(Ok(()), |d| {
@@ -201,7 +203,7 @@ impl Cache {
 /// Cache key of a recipe: what audio, how padded or augmented, on which backbone.
 pub fn cache_key(backbone: &Backbone, recipe: &[u8]) -> [u8; 32] {
     let mut h = Sha256::new();
-    h.update(b"hark-embeddings-v1\0");
+    h.update(b"hark-embeddings-v2\0");
     h.update(backbone.sha256().as_bytes());
     h.update(recipe);
     h.finalize().into()

@@ -14,7 +14,7 @@
 //!
 //! Everything is seeded: the same data and seed give the same head, bit for bit.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
@@ -61,6 +61,10 @@ pub struct TrainOptions {
     pub max_epochs: usize,
     /// Augmented copies per positive clip (besides the clean one).
     pub copies: usize,
+    /// Adam steps per epoch.
+    pub steps_per_epoch: usize,
+    /// Adam learning rate.
+    pub learning_rate: f32,
     /// Where embeddings are cached.
     pub cache: Cache,
     /// Show progress bars.
@@ -80,6 +84,8 @@ impl TrainOptions {
             hidden: 32,
             max_epochs: 40,
             copies: 6,
+            steps_per_epoch: 100,
+            learning_rate: 1e-3,
             cache: Cache::new(Cache::default_dir()),
             progress: true,
         }
@@ -91,6 +97,8 @@ impl TrainOptions {
 pub struct TrainReport {
     /// The trained head.
     pub head: Head,
+    /// What it was trained on, for later updates.
+    pub replay: Replay,
     /// Positive clips skipped, with the reason.
     pub skipped: Vec<(PathBuf, String)>,
     /// Warnings worth showing (suspicious negatives…).
@@ -152,6 +160,10 @@ struct Positive {
 
 /// One embedded piece of audio and how its windows are labelled.
 struct Clip {
+    /// Cache key of the embeddings (for the replay manifest).
+    key: [u8; 32],
+    /// New data of an update: oversampled so it is learnt.
+    fresh: bool,
     embeddings: Vec<Embedding>,
     /// For positive clips: embedding indices whose window is positive.
     positive: Option<std::ops::Range<usize>>,
@@ -165,6 +177,19 @@ struct Clip {
 fn first_embedding_ending_after(sample: u64) -> usize {
     // Embedding k covers samples 1280k .. 1280k + EMBEDDING_END.
     sample.saturating_sub(EMBEDDING_END).div_ceil(1280) as usize
+}
+
+/// Positive windows and the hit window of a positive clip placed after `pre` samples.
+fn label(p: &Positive, pre: usize) -> (std::ops::Range<usize>, std::ops::Range<usize>) {
+    let end = (pre + p.span.end) as u64;
+    let first = first_embedding_ending_after(end.saturating_sub(640));
+    let last = first_embedding_ending_after(end + 4800);
+    let hit_first = first_embedding_ending_after((pre + p.span.start) as u64);
+    let hit_last = first_embedding_ending_after((pre + p.len) as u64 + 8000);
+    (
+        first.max(HEAD_WINDOW - 1)..last.max(HEAD_WINDOW - 1),
+        hit_first..hit_last,
+    )
 }
 
 fn pad_samples(samples: &[f32], pre: usize, post: usize) -> Vec<f32> {
@@ -438,28 +463,24 @@ pub fn train(backbone: &Backbone, opts: &TrainOptions) -> Result<TrainReport> {
     let embedded = embed_jobs(backbone, &opts.cache, &jobs, &|| bar.inc(1))?;
     bar.finish_and_clear();
     let embed_seconds = t_embed.elapsed().as_secs_f64();
+    let keys: Vec<[u8; 32]> = jobs.iter().map(|j| j.key).collect();
     drop(jobs);
 
     let mut clips: Vec<Clip> = embedded
         .into_iter()
         .zip(&meta)
-        .map(|(embeddings, &(pi, pre_c, validation, seconds))| {
+        .zip(&keys)
+        .map(|((embeddings, &(pi, pre_c, validation, seconds)), key)| {
             let (positive, hit) = match pi {
                 Some(pi) => {
-                    let p = &positives[pi];
-                    let end = (pre_c + p.span.end) as u64;
-                    let first = first_embedding_ending_after(end.saturating_sub(640));
-                    let last = first_embedding_ending_after(end + 4800);
-                    let hit_first = first_embedding_ending_after((pre_c + p.span.start) as u64);
-                    let hit_last = first_embedding_ending_after((pre_c + p.len) as u64 + 8000);
-                    (
-                        Some(first.max(HEAD_WINDOW - 1)..last.max(HEAD_WINDOW - 1)),
-                        Some(hit_first..hit_last),
-                    )
+                    let (p, h) = label(&positives[pi], pre_c);
+                    (Some(p), Some(h))
                 }
                 None => (None, None),
             };
             Clip {
+                key: *key,
+                fresh: false,
                 embeddings,
                 positive,
                 hit,
@@ -498,6 +519,7 @@ pub fn train(backbone: &Backbone, opts: &TrainOptions) -> Result<TrainReport> {
         weights,
     };
     Ok(TrainReport {
+        replay: Replay::of(&head, &clips),
         head,
         skipped,
         warnings,
@@ -622,6 +644,13 @@ fn fit(
     };
     let train_pos = examples(true, false);
     let train_neg = examples(false, false);
+    let fresh = |v: &[Example]| -> Vec<Example> {
+        v.iter()
+            .copied()
+            .filter(|&(c, _)| clips[c as usize].fresh)
+            .collect()
+    };
+    let (fresh_pos, fresh_neg) = (fresh(&train_pos), fresh(&train_neg));
     let val_pos = examples(true, true);
     let val_neg = examples(false, true);
     if train_pos.is_empty() || train_neg.is_empty() {
@@ -633,7 +662,6 @@ fn fit(
     }
 
     const BATCH: usize = 256;
-    const STEPS: usize = 100;
     const PATIENCE: usize = 10;
     let hidden = weights.hidden();
     let mut adam = Adam::new(&weights);
@@ -644,28 +672,38 @@ fn fit(
     let mut epochs = 0;
     for epoch in 0..opts.max_epochs {
         epochs = epoch + 1;
-        if epoch >= 1 && epoch % 2 == 1 {
+        if (epoch >= 1 && epoch % 2 == 1) || (epoch == 0 && start.is_some()) {
             hard = mine_hard(&weights, clips, &train_neg, 4096);
         }
-        for _ in 0..STEPS {
+        for _ in 0..opts.steps_per_epoch {
+            // Half positives, a quarter hard negatives, a quarter random negatives; in an
+            // update, a quarter of each half comes from the new clips.
             let mut batch: Vec<(Example, f32)> = Vec::with_capacity(BATCH);
-            for _ in 0..BATCH / 2 {
-                batch.push((train_pos[rng.below(train_pos.len())], 1.0));
+            for j in 0..BATCH / 2 {
+                let ex = if !fresh_pos.is_empty() && j % 4 == 0 {
+                    fresh_pos[rng.below(fresh_pos.len())]
+                } else {
+                    train_pos[rng.below(train_pos.len())]
+                };
+                batch.push((ex, 1.0));
             }
             for j in 0..BATCH / 2 {
-                let from_hard = !hard.is_empty() && j % 2 == 0;
-                let ex = if from_hard {
+                let ex = if !fresh_neg.is_empty() && j % 4 == 1 {
+                    fresh_neg[rng.below(fresh_neg.len())]
+                } else if !hard.is_empty() && j % 2 == 0 {
                     hard[rng.below(hard.len())]
                 } else {
                     train_neg[rng.below(train_neg.len())]
                 };
                 batch.push((ex, 0.0));
             }
-            scratch.step(&mut weights, &mut adam, clips, &batch);
+            scratch.step(&mut weights, &mut adam, clips, &batch, opts.learning_rate);
         }
         // Early stopping on what matters: the validation miss rate at the threshold that
         // meets the false-alarm target, the balanced loss breaking ties.
-        let loss = if val_pos.is_empty() || val_neg.is_empty() {
+        let loss = if opts.max_epochs == 1 {
+            0.0
+        } else if val_pos.is_empty() || val_neg.is_empty() {
             balanced_loss(&weights, clips, &train_pos, &train_neg)
         } else {
             let (_, miss, _, _) = calibrate(&weights, clips, opts.target_fa_per_hour);
@@ -824,7 +862,6 @@ impl Adam {
     }
 }
 
-const LEARNING_RATE: f32 = 1e-3;
 const WEIGHT_DECAY: f32 = 1e-2;
 
 /// Buffers for one batch, reused across steps.
@@ -846,7 +883,14 @@ impl Scratch {
     }
 
     /// One Adam step on a class-balanced binary cross-entropy.
-    fn step(&mut self, w: &mut Weights, adam: &mut Adam, clips: &[Clip], batch: &[(Example, f32)]) {
+    fn step(
+        &mut self,
+        w: &mut Weights,
+        adam: &mut Adam,
+        clips: &[Clip],
+        batch: &[(Example, f32)],
+        lr: f32,
+    ) {
         let h = w.hidden();
         let b = batch.len();
         self.x.clear();
@@ -906,9 +950,9 @@ impl Scratch {
             *v = b2 * *v + (1.0 - b2) * g * g;
             let update = (*m / c1) / ((*v / c2).sqrt() + 1e-8);
             if decay {
-                *p -= LEARNING_RATE * WEIGHT_DECAY * *p;
+                *p -= lr * WEIGHT_DECAY * *p;
             }
-            *p -= LEARNING_RATE * update;
+            *p -= lr * update;
         }
     }
 }
@@ -969,4 +1013,332 @@ fn calibrate(weights: &Weights, clips: &[Clip], target: f64) -> (f32, f64, f64, 
         }
     }
     (chosen, miss(chosen), fa_rate(chosen), hours)
+}
+
+/// What a head was trained on, by embedding-cache key, so `hark update` can replay it without
+/// the audio and without the backbone. Stored beside the head as `<head>.replay` (JSON).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct Replay {
+    /// sha256 of the backbone the cached embeddings come from.
+    pub backbone_sha256: String,
+    /// One entry per embedded clip or file.
+    pub entries: Vec<ReplayEntry>,
+}
+
+/// One embedded clip or file of a head's training data.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct ReplayEntry {
+    /// Embedding-cache key (hex).
+    pub key: String,
+    /// Positive windows `[start, end)` (positive clips only).
+    pub positive: Option<[usize; 2]>,
+    /// Windows where a detection is a hit (positive clips only).
+    pub hit: Option<[usize; 2]>,
+    /// In the validation split.
+    pub validation: bool,
+    /// Seconds of negative audio (0 for positives).
+    pub seconds: f64,
+    /// A training negative holding one of the windows the head scored highest: updates
+    /// replay these (with every positive and the validation set), not all negatives.
+    #[serde(default)]
+    pub hard: bool,
+}
+
+impl Replay {
+    /// The manifest of `clips` (standardised by `weights`), marking the clips that hold the
+    /// highest-scoring training negatives as hard.
+    fn of(head: &Head, clips: &[Clip]) -> Self {
+        let negatives: Vec<Example> = clips
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.positive.is_none() && !c.validation)
+            .flat_map(|(ci, c)| {
+                (HEAD_WINDOW - 1..c.embeddings.len()).map(move |k| (ci as u32, k as u32))
+            })
+            .collect();
+        let mut hard = vec![false; clips.len()];
+        for (c, _) in mine_hard(&head.weights, clips, &negatives, 4096) {
+            hard[c as usize] = true;
+        }
+        Replay {
+            backbone_sha256: head.info.backbone_sha256.clone(),
+            entries: clips
+                .iter()
+                .zip(hard)
+                .map(|(c, hard)| ReplayEntry {
+                    key: crate::backbone::hex(&c.key),
+                    positive: c.positive.as_ref().map(|r| [r.start, r.end]),
+                    hit: c.hit.as_ref().map(|r| [r.start, r.end]),
+                    validation: c.validation,
+                    seconds: c.seconds,
+                    hard: hard || c.fresh,
+                })
+                .collect(),
+        }
+    }
+
+    /// Where the replay manifest of `head` lives: `<head>.replay`.
+    pub fn path_for(head: &Path) -> PathBuf {
+        let mut p = head.as_os_str().to_owned();
+        p.push(".replay");
+        PathBuf::from(p)
+    }
+
+    /// Writes the manifest atomically.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let json = serde_json::to_vec(self).expect("a Replay always serialises");
+        crate::atomic::write_bytes(path, &json)
+    }
+
+    /// Reads a manifest.
+    pub fn load(path: &Path) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        serde_json::from_slice(&bytes).map_err(|e| Error::Output {
+            path: path.to_path_buf(),
+            problem: format!("corrupt replay manifest ({e}); retrain with hark train"),
+        })
+    }
+}
+
+/// What an update produced.
+#[derive(Debug, Clone)]
+pub struct UpdateReport {
+    /// The updated head.
+    pub head: Head,
+    /// The training data now behind it.
+    pub replay: Replay,
+    /// New positive clips used.
+    pub new_positives: usize,
+    /// New negative files used.
+    pub new_negatives: usize,
+    /// Clips skipped, with the reason.
+    pub skipped: Vec<(PathBuf, String)>,
+    /// Replayed entries missing from the cache.
+    pub missing: usize,
+    /// Wall-clock seconds.
+    pub seconds: f64,
+}
+
+/// Fine-tunes `head` on new clips — missed wake words (`opts.positives`) and false alarms
+/// (`opts.negatives`) — starting from its weights and replaying its cached training data so
+/// old knowledge is kept; then recalibrates the threshold.
+pub fn update(
+    backbone: &Backbone,
+    head: &Head,
+    replay: &Replay,
+    opts: &TrainOptions,
+) -> Result<UpdateReport> {
+    let started = Instant::now();
+    if opts.positives.is_empty() && opts.negatives.is_empty() {
+        return Err(Error::Data(
+            "an update needs new clips: --positive (missed wake words) and/or --negative (false alarms)"
+                .into(),
+        ));
+    }
+    if replay.backbone_sha256 != backbone.sha256() {
+        return Err(Error::Data(
+            "the replay manifest was made with another backbone; retrain with hark train".into(),
+        ));
+    }
+    // The old data, from the cache: every positive, the validation split, and the negatives
+    // that were hardest for the head; the easy negatives teach nothing new.
+    let mut clips = Vec::with_capacity(replay.entries.len() + 64);
+    let mut missing = 0;
+    let mut loaded = Vec::new();
+    for (ei, e) in replay.entries.iter().enumerate() {
+        if !(e.positive.is_some() || e.validation || e.hard) {
+            continue;
+        }
+        loaded.push(ei);
+        let mut key = [0u8; 32];
+        let ok = e.key.len() == 64
+            && (0..32).all(|i| {
+                u8::from_str_radix(&e.key[2 * i..2 * i + 2], 16)
+                    .map(|b| key[i] = b)
+                    .is_ok()
+            });
+        match opts.cache.get(&key).filter(|_| ok) {
+            Some(embeddings) => clips.push(Clip {
+                key,
+                fresh: false,
+                embeddings,
+                positive: e.positive.map(|[a, b]| a..b),
+                hit: e.hit.map(|[a, b]| a..b),
+                validation: e.validation,
+                seconds: e.seconds,
+            }),
+            None => missing += 1,
+        }
+    }
+    if missing * 2 > loaded.len() {
+        return Err(Error::Data(format!(
+            "{missing} of {} cached training embeddings are gone from the cache; retrain with hark train",
+            loaded.len()
+        )));
+    }
+
+    // The new clips: positives clean and in two gain/shift copies, negatives as they are.
+    let pre = (PRE_PAD * 16_000.0) as usize;
+    let post = (POST_PAD * 16_000.0) as usize;
+    let mut skipped = Vec::new();
+    let mut jobs = Vec::new();
+    let mut labels = Vec::new();
+    let mut rng = Rng::new(opts.seed ^ 0x0DA7E);
+    let pos_files = if opts.positives.is_empty() {
+        Vec::new()
+    } else {
+        wav_files(&opts.positives, Split::All)?
+    };
+    let mut new_positives = 0;
+    for path in &pos_files {
+        let p = match read_wav(path).and_then(|x| {
+            locate_word(&x)
+                .map(|span| (span, x.len()))
+                .map_err(|e| Error::audio(path, e.to_string()))
+        }) {
+            Ok((span, len)) => Positive {
+                path: path.clone(),
+                hash: hash_file(path)?,
+                span,
+                len,
+                validation: false,
+            },
+            Err(e) => {
+                skipped.push((path.clone(), e.to_string()));
+                continue;
+            }
+        };
+        new_positives += 1;
+        for copy in 0..3 {
+            let (shift, gain_db) = if copy == 0 {
+                (0.0, 0.0f32)
+            } else {
+                (rng.range(-0.3, 0.3), rng.range(-9.0, 6.0) as f32)
+            };
+            let pre_c = ((PRE_PAD + 0.3 + shift) * 16_000.0) as usize;
+            let mut recipe = b"update-positive\0".to_vec();
+            recipe.extend_from_slice(&p.hash);
+            recipe.extend_from_slice(&(pre_c as u64).to_le_bytes());
+            recipe.extend_from_slice(&gain_db.to_le_bytes());
+            let path = p.path.clone();
+            jobs.push(Job {
+                key: cache_key(backbone, &recipe),
+                make: Box::new(move || {
+                    let g = 10f32.powf(gain_db / 20.0);
+                    let x: Vec<f32> = read_wav(&path)?
+                        .iter()
+                        .map(|v| (v * g).clamp(-1.0, 1.0))
+                        .collect();
+                    Ok(pad_samples(&x, pre_c, post))
+                }),
+            });
+            let (pos, hit) = label(&p, pre_c);
+            labels.push((Some(pos), Some(hit), 0.0));
+        }
+    }
+    let neg_files = if opts.negatives.is_empty() {
+        Vec::new()
+    } else {
+        wav_files(&opts.negatives, Split::All)?
+    };
+    let mut new_negatives = 0;
+    for path in &neg_files {
+        let info = match WavFile::open(path) {
+            Ok(w) => w.info(),
+            Err(e) => {
+                skipped.push((path.clone(), e.to_string()));
+                continue;
+            }
+        };
+        new_negatives += 1;
+        let mut recipe = b"negative\0".to_vec();
+        recipe.extend_from_slice(&hash_file(path)?);
+        recipe.extend_from_slice(&(pre as u64).to_le_bytes());
+        recipe.extend_from_slice(&(post as u64).to_le_bytes());
+        let path = path.clone();
+        jobs.push(Job {
+            key: cache_key(backbone, &recipe),
+            make: Box::new(move || Ok(pad_samples(&read_wav(&path)?, pre, post))),
+        });
+        labels.push((None, None, info.seconds()));
+    }
+    if jobs.is_empty() {
+        return Err(Error::Data(format!(
+            "no usable new clip in {}",
+            list(&[opts.positives.clone(), opts.negatives.clone()].concat())
+        )));
+    }
+    let embedded = embed_jobs(backbone, &opts.cache, &jobs, &|| {})?;
+    for ((embeddings, (positive, hit, seconds)), job) in embedded.into_iter().zip(labels).zip(&jobs)
+    {
+        clips.push(Clip {
+            key: job.key,
+            fresh: true,
+            embeddings,
+            positive,
+            hit,
+            validation: false,
+            seconds,
+        });
+    }
+
+    let mut summary = head.info.training.clone();
+    summary.positive_clips += new_positives;
+    summary.negative_files += new_negatives;
+    summary.negative_seconds += clips
+        .iter()
+        .filter(|c| c.fresh)
+        .map(|c| c.seconds)
+        .sum::<f64>();
+    summary.updates += 1;
+    let weights = fit(
+        &mut clips,
+        opts,
+        &mut summary,
+        Some(&head.weights),
+        "updating",
+    )?;
+    let target = head.info.training.target_fa_per_hour;
+    let (threshold, miss, fa, hours) = calibrate(&weights, &clips, target);
+    summary.validation_miss_rate = miss;
+    summary.validation_fa_per_hour = fa;
+    summary.validation_negative_hours = hours;
+    let mut info = head.info.clone();
+    info.threshold = threshold;
+    info.created_unix = creation_time();
+    info.training = summary;
+    let head = Head { info, weights };
+    // Every old entry stays listed (the easy negatives too, for the next retraining); the new
+    // clips join them, the new negatives as hard ones.
+    let mut replay = replay.clone();
+    let fresh_entries = clips.iter().filter(|c| c.fresh).map(|c| ReplayEntry {
+        key: crate::backbone::hex(&c.key),
+        positive: c.positive.as_ref().map(|r| [r.start, r.end]),
+        hit: c.hit.as_ref().map(|r| [r.start, r.end]),
+        validation: false,
+        seconds: c.seconds,
+        hard: true,
+    });
+    replay.entries.extend(fresh_entries);
+    Ok(UpdateReport {
+        replay,
+        head,
+        new_positives,
+        new_negatives,
+        skipped,
+        missing,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+impl TrainOptions {
+    /// Settings for `hark update`: a short fine-tuning at a lower learning rate.
+    pub fn for_update(positives: Vec<PathBuf>, negatives: Vec<PathBuf>, cache: Cache) -> Self {
+        let mut o = TrainOptions::new("", positives, negatives);
+        o.cache = cache;
+        o.max_epochs = 1;
+        o.steps_per_epoch = 60;
+        o.learning_rate = 5e-4;
+        o
+    }
 }

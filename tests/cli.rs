@@ -221,3 +221,65 @@ fn train_keeps_the_old_head_when_it_fails() {
     );
     assert_eq!(std::fs::read(&out).unwrap(), b"previous head");
 }
+
+#[test]
+fn update_then_rollback_restores_the_head() {
+    let dir = tempfile::tempdir().unwrap();
+    let head = dir.path().join("c.head");
+    let cache = dir.path().join("cache");
+    let (h, c) = (head.to_str().unwrap(), cache.to_str().unwrap());
+    let positives = fixture("train/computer");
+    let negatives = fixture("train/other");
+    let o = hark(&[
+        "train",
+        "--word",
+        "computer",
+        "--positive",
+        positives.to_str().unwrap(),
+        "--negative",
+        negatives.to_str().unwrap(),
+        "--out",
+        h,
+        "--cache",
+        c,
+        "--copies",
+        "1",
+        "--hidden",
+        "8",
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let trained = std::fs::read(&head).unwrap();
+    assert!(std::path::Path::new(&format!("{h}.replay")).exists());
+
+    let speech = fixture("speech.wav");
+    let o = hark(&[
+        "update",
+        "--head",
+        h,
+        "--negative",
+        speech.to_str().unwrap(),
+        "--cache",
+        c,
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("1 new negative") && err.contains("update 1"),
+        "{err}"
+    );
+    let updated = std::fs::read(&head).unwrap();
+    assert_ne!(updated, trained);
+    assert_eq!(std::fs::read(format!("{h}.prev")).unwrap(), trained);
+
+    let o = hark(&["update", "--head", h, "--rollback"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(std::fs::read(&head).unwrap(), trained);
+    assert_eq!(std::fs::read(format!("{h}.prev")).unwrap(), updated);
+
+    // Nothing to learn from: a clear error, the head untouched.
+    let o = hark(&["update", "--head", h, "--cache", c]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("needs new clips"));
+    assert_eq!(std::fs::read(&head).unwrap(), trained);
+}

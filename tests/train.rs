@@ -309,3 +309,53 @@ fn eval_reports_a_consistent_det_curve() {
     }
     assert_eq!(r.curve.first().unwrap().1, 0.0);
 }
+
+#[test]
+fn update_on_false_alarms_lowers_them_and_keeps_the_positives() {
+    let backbone = Backbone::builtin().unwrap();
+    let cache_dir = tempfile::tempdir().unwrap();
+    let mut o = options(7);
+    o.cache = Cache::new(Some(cache_dir.path().to_path_buf()));
+    let report = train(&backbone, &o).unwrap();
+    let head = report.head;
+    // The validation negatives were never trained on; the head scores them high.
+    let alarms: Vec<PathBuf> = wavs("train/other")
+        .into_iter()
+        .filter(|p| hark::dataset::name_fraction(p, "validation") < 0.2)
+        .collect();
+    assert_eq!(alarms.len(), 2);
+    let positives: Vec<PathBuf> = wavs("train/computer")
+        .into_iter()
+        .filter(|p| hark::dataset::name_fraction(p, "validation") >= 0.15)
+        .collect();
+    let before: Vec<f32> = alarms
+        .iter()
+        .map(|p| best_score(&backbone, &head, p))
+        .collect();
+    let hits = |h: &Head| {
+        positives
+            .iter()
+            .filter(|p| best_score(&backbone, h, p) >= h.info.threshold)
+            .count()
+    };
+
+    let up = hark::train::update(
+        &backbone,
+        &head,
+        &report.replay,
+        &TrainOptions::for_update(vec![], alarms.clone(), o.cache.clone()),
+    )
+    .unwrap();
+    assert_eq!(up.new_negatives, 2);
+    assert_eq!(up.missing, 0, "the replay comes from the cache");
+    assert_eq!(up.head.info.training.updates, 1);
+    let after: Vec<f32> = alarms
+        .iter()
+        .map(|p| best_score(&backbone, &up.head, p))
+        .collect();
+    for (b, a) in before.iter().zip(&after) {
+        assert!(a < b, "false alarm scores {before:?} → {after:?}");
+    }
+    assert!(hits(&up.head) >= hits(&head), "positives lost");
+    assert_eq!(up.replay.entries.len(), report.replay.entries.len() + 2);
+}
