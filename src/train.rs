@@ -169,6 +169,9 @@ struct Clip {
     positive: Option<std::ops::Range<usize>>,
     /// For positive clips: embedding indices where a detection counts as a hit.
     hit: Option<std::ops::Range<usize>>,
+    /// For positive clips: windows from this index on end well after the word and are
+    /// negatives, so the head fires once, as the word ends, not for as long as it is in view.
+    late: Option<usize>,
     validation: bool,
     seconds: f64,
 }
@@ -179,18 +182,24 @@ fn first_embedding_ending_after(sample: u64) -> usize {
     sample.saturating_sub(EMBEDDING_END).div_ceil(1280) as usize
 }
 
-/// Positive windows and the hit window of a positive clip placed after `pre` samples.
-fn label(p: &Positive, pre: usize) -> (std::ops::Range<usize>, std::ops::Range<usize>) {
+/// Positive windows, the hit window, and the first "late" (negative) window of a positive clip
+/// placed after `pre` samples.
+fn label(p: &Positive, pre: usize) -> (std::ops::Range<usize>, std::ops::Range<usize>, usize) {
     let end = (pre + p.span.end) as u64;
     let first = first_embedding_ending_after(end.saturating_sub(640));
     let last = first_embedding_ending_after(end + 4800);
     let hit_first = first_embedding_ending_after((pre + p.span.start) as u64);
     let hit_last = first_embedding_ending_after((pre + p.len) as u64 + 8000);
+    let late = first_embedding_ending_after(end + LATE_AFTER);
     (
         first.max(HEAD_WINDOW - 1)..last.max(HEAD_WINDOW - 1),
         hit_first..hit_last,
+        late.max(HEAD_WINDOW - 1),
     )
 }
+
+/// Windows ending this many samples (0.8 s) after the word are negatives.
+const LATE_AFTER: u64 = 12_800;
 
 fn pad_samples(samples: &[f32], pre: usize, post: usize) -> Vec<f32> {
     let mut v = vec![0.0; pre + samples.len() + post];
@@ -471,12 +480,12 @@ pub fn train(backbone: &Backbone, opts: &TrainOptions) -> Result<TrainReport> {
         .zip(&meta)
         .zip(&keys)
         .map(|((embeddings, &(pi, pre_c, validation, seconds)), key)| {
-            let (positive, hit) = match pi {
+            let (positive, hit, late) = match pi {
                 Some(pi) => {
-                    let (p, h) = label(&positives[pi], pre_c);
-                    (Some(p), Some(h))
+                    let (p, h, l) = label(&positives[pi], pre_c);
+                    (Some(p), Some(h), Some(l))
                 }
-                None => (None, None),
+                None => (None, None, None),
             };
             Clip {
                 key: *key,
@@ -484,6 +493,7 @@ pub fn train(backbone: &Backbone, opts: &TrainOptions) -> Result<TrainReport> {
                 embeddings,
                 positive,
                 hit,
+                late,
                 validation,
                 seconds,
             }
@@ -630,7 +640,13 @@ fn fit(
     let examples = |pos: bool, validation: bool| -> Vec<Example> {
         let mut v = Vec::new();
         for (ci, c) in clips.iter().enumerate() {
-            if c.validation != validation || c.positive.is_some() != pos {
+            if c.validation != validation {
+                continue;
+            }
+            if !pos && let Some(late) = c.late {
+                v.extend((late..c.embeddings.len()).map(|k| (ci as u32, k as u32)));
+            }
+            if c.positive.is_some() != pos {
                 continue;
             }
             let n = c.embeddings.len();
@@ -1034,6 +1050,9 @@ pub struct ReplayEntry {
     pub positive: Option<[usize; 2]>,
     /// Windows where a detection is a hit (positive clips only).
     pub hit: Option<[usize; 2]>,
+    /// First window that ends well after the word (positive clips only): a negative.
+    #[serde(default)]
+    pub late: Option<usize>,
     /// In the validation split.
     pub validation: bool,
     /// Seconds of negative audio (0 for positives).
@@ -1069,6 +1088,7 @@ impl Replay {
                     key: crate::backbone::hex(&c.key),
                     positive: c.positive.as_ref().map(|r| [r.start, r.end]),
                     hit: c.hit.as_ref().map(|r| [r.start, r.end]),
+                    late: c.late,
                     validation: c.validation,
                     seconds: c.seconds,
                     hard: hard || c.fresh,
@@ -1164,6 +1184,7 @@ pub fn update(
                 embeddings,
                 positive: e.positive.map(|[a, b]| a..b),
                 hit: e.hit.map(|[a, b]| a..b),
+                late: e.late,
                 validation: e.validation,
                 seconds: e.seconds,
             }),
@@ -1232,8 +1253,8 @@ pub fn update(
                     Ok(pad_samples(&x, pre_c, post))
                 }),
             });
-            let (pos, hit) = label(&p, pre_c);
-            labels.push((Some(pos), Some(hit), 0.0));
+            let (pos, hit, late) = label(&p, pre_c);
+            labels.push((Some(pos), Some(hit), Some(late), 0.0));
         }
     }
     let neg_files = if opts.negatives.is_empty() {
@@ -1260,7 +1281,7 @@ pub fn update(
             key: cache_key(backbone, &recipe),
             make: Box::new(move || Ok(pad_samples(&read_wav(&path)?, pre, post))),
         });
-        labels.push((None, None, info.seconds()));
+        labels.push((None, None, None, info.seconds()));
     }
     if jobs.is_empty() {
         return Err(Error::Data(format!(
@@ -1269,7 +1290,8 @@ pub fn update(
         )));
     }
     let embedded = embed_jobs(backbone, &opts.cache, &jobs, &|| {})?;
-    for ((embeddings, (positive, hit, seconds)), job) in embedded.into_iter().zip(labels).zip(&jobs)
+    for ((embeddings, (positive, hit, late, seconds)), job) in
+        embedded.into_iter().zip(labels).zip(&jobs)
     {
         clips.push(Clip {
             key: job.key,
@@ -1277,6 +1299,7 @@ pub fn update(
             embeddings,
             positive,
             hit,
+            late,
             validation: false,
             seconds,
         });
@@ -1315,6 +1338,7 @@ pub fn update(
         key: crate::backbone::hex(&c.key),
         positive: c.positive.as_ref().map(|r| [r.start, r.end]),
         hit: c.hit.as_ref().map(|r| [r.start, r.end]),
+        late: c.late,
         validation: false,
         seconds: c.seconds,
         hard: true,
