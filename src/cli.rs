@@ -147,6 +147,9 @@ enum Command {
         /// Folder or file of negative audio; repeat for several.
         #[arg(long = "negative", value_name = "DIR", required = true)]
         negatives: Vec<PathBuf>,
+        /// Draw the DET curve (miss rate against false alarms per hour) to this SVG file.
+        #[arg(long, value_name = "FILE")]
+        plot: Option<PathBuf>,
         /// Folder or file of background audio mixed into the 10 dB streams (default: the
         /// negatives); repeat for several.
         #[arg(long = "background", value_name = "DIR")]
@@ -274,6 +277,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             head,
             positives,
             negatives,
+            plot,
             background,
             split,
             cache,
@@ -282,7 +286,15 @@ fn dispatch(cli: Cli) -> Result<()> {
             let backbone = load_backbone(cli.backbone.as_deref())?;
             let head = load_head(head.as_deref(), &backbone)?;
             let sets = [positives, negatives, background];
-            eval_cmd(&backbone, &head, &sets, split.into(), &cache.cache(), quiet)
+            eval_cmd(
+                &backbone,
+                &head,
+                &sets,
+                split.into(),
+                &cache.cache(),
+                quiet,
+                plot.as_deref(),
+            )
         }
     }
 }
@@ -508,7 +520,16 @@ fn eval_cmd(
     split: Split,
     cache: &Cache,
     quiet: bool,
+    plot: Option<&Path>,
 ) -> Result<()> {
+    if let Some(p) = plot
+        && !p.extension().is_some_and(|e| e.eq_ignore_ascii_case("svg"))
+    {
+        return Err(Error::Output {
+            path: p.to_path_buf(),
+            problem: "the DET plot is drawn as SVG: name the file *.svg".into(),
+        });
+    }
     let started = Instant::now();
     let bar = if quiet {
         indicatif::ProgressBar::hidden()
@@ -544,6 +565,10 @@ fn eval_cmd(
         r.miss_rate_noisy * 100.0,
         r.fa_per_hour
     );
+    if let Some(p) = plot {
+        hark::eval::plot_det(&r, &head.info.word, p)?;
+        eprintln!("DET curve drawn to {}", p.display());
+    }
     println!("threshold\tmiss\tfa_per_hour");
     let mut last = None;
     for (t, m, f) in &r.curve {

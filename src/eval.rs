@@ -311,3 +311,56 @@ fn mix_at_snr(x: &[f32], words: &[std::ops::Range<usize>], bg: &[f32]) -> Vec<f3
         .map(|(a, b)| (a + b * scale).clamp(-1.0, 1.0))
         .collect()
 }
+
+/// Draws the DET curve of `report` (miss rate against false alarms per hour, the head's
+/// threshold marked) as an SVG file, written atomically.
+pub fn plot_det(report: &EvalReport, word: &str, path: &std::path::Path) -> Result<()> {
+    use plotters::prelude::*;
+    let fail = |e: String| Error::Output {
+        path: path.to_path_buf(),
+        problem: format!("cannot draw the DET curve ({e})"),
+    };
+    let max_fa = 10.0;
+    let points: Vec<(f64, f64)> = report
+        .curve
+        .iter()
+        .rev()
+        .filter(|(_, _, fa)| *fa <= max_fa)
+        .map(|(_, miss, fa)| (*fa, miss * 100.0))
+        .collect();
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (720, 480)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| fail(e.to_string()))?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(
+                format!(
+                    "{word}: {} clips, {:.2} h of negatives",
+                    report.clips, report.negative_hours
+                ),
+                ("sans-serif", 20),
+            )
+            .margin(15)
+            .x_label_area_size(45)
+            .y_label_area_size(55)
+            .build_cartesian_2d(0f64..max_fa, 0f64..100f64)
+            .map_err(|e| fail(e.to_string()))?;
+        chart
+            .configure_mesh()
+            .x_desc("false alarms per hour")
+            .y_desc("miss rate (%)")
+            .draw()
+            .map_err(|e| fail(e.to_string()))?;
+        chart
+            .draw_series(LineSeries::new(points, BLUE.stroke_width(2)))
+            .map_err(|e| fail(e.to_string()))?;
+        if report.fa_per_hour <= max_fa {
+            let at = (report.fa_per_hour, report.miss_rate * 100.0);
+            chart
+                .draw_series(std::iter::once(Circle::new(at, 5, RED.filled())))
+                .map_err(|e| fail(e.to_string()))?;
+        }
+        root.present().map_err(|e| fail(e.to_string()))?;
+    }
+    crate::atomic::write_bytes(path, svg.as_bytes())
+}

@@ -283,3 +283,47 @@ fn update_then_rollback_restores_the_head() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("needs new clips"));
     assert_eq!(std::fs::read(&head).unwrap(), trained);
 }
+
+#[test]
+fn eval_prints_the_curve_and_draws_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let svg = dir.path().join("det.svg");
+    let pos = fixture("train/computer");
+    let neg = fixture("train/other");
+    let o = hark(&[
+        "eval",
+        "--positive",
+        pos.to_str().unwrap(),
+        "--negative",
+        neg.to_str().unwrap(),
+        "--no-cache",
+        "-q",
+        "--plot",
+        svg.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.starts_with("computer: 4 clips"), "{out}");
+    assert!(out.contains("threshold\tmiss\tfa_per_hour"), "{out}");
+    let drawn = std::fs::read_to_string(&svg).unwrap();
+    assert!(
+        drawn.starts_with("<svg") && drawn.contains("<polyline"),
+        "{drawn}"
+    );
+    assert!(drawn.contains("false alarms per hour"));
+
+    let png = dir.path().join("det.png");
+    let o = hark(&[
+        "eval",
+        "--positive",
+        pos.to_str().unwrap(),
+        "--negative",
+        neg.to_str().unwrap(),
+        "--no-cache",
+        "-q",
+        "--plot",
+        png.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("*.svg"));
+}
