@@ -319,17 +319,15 @@ fn load_backbone(path: Option<&Path>) -> Result<Backbone> {
 static BUILTIN_HEAD: &[u8] = include_bytes!("../models/computer.head");
 
 fn load_head(path: Option<&Path>, backbone: &Backbone) -> Result<Head> {
-    let head = match path {
-        Some(p) => Head::load(p, Some(backbone.sha256()))?,
-        None => Head::from_bytes(BUILTIN_HEAD, Path::new("<built-in computer.head>"))?,
-    };
-    if head.info.backbone_sha256 != backbone.sha256() {
-        return Err(Error::Head {
-            path: path.map_or_else(|| "<built-in computer.head>".into(), Path::to_path_buf),
-            problem: "was trained on another backbone; retrain it with this one".into(),
-        });
+    match path {
+        Some(p) => Head::load(p, Some(backbone.sha256())),
+        None => {
+            let origin = Path::new("<built-in computer.head>");
+            let head = Head::from_bytes(BUILTIN_HEAD, origin)?;
+            head.check_backbone(backbone.sha256(), origin)?;
+            Ok(head)
+        }
     }
-    Ok(head)
 }
 
 fn train_cmd(backbone: &Backbone, opts: &TrainOptions, out: &Path) -> Result<()> {

@@ -105,6 +105,7 @@ pub fn hash_file(path: &Path) -> Result<[u8; 32]> {
 pub struct Cache {
     dir: Option<PathBuf>,
     corrupt: std::sync::Arc<AtomicUsize>,
+    hits: std::sync::Arc<AtomicUsize>,
 }
 
 const CACHE_MAGIC: &[u8; 8] = b"HARKEMB2";
@@ -115,6 +116,7 @@ impl Cache {
         Cache {
             dir,
             corrupt: Default::default(),
+            hits: Default::default(),
         }
     }
 
@@ -128,6 +130,11 @@ impl Cache {
         env("HARK_CACHE")
             .or_else(|| env("XDG_CACHE_HOME").map(|d| d.join("hark")))
             .or_else(|| env("HOME").map(|d| d.join(".cache/hark")))
+    }
+
+    /// Entries served intact so far.
+    pub fn hits(&self) -> usize {
+        self.hits.load(Ordering::Relaxed)
     }
 
     /// Entries found corrupt (and recomputed) so far.
@@ -170,9 +177,12 @@ impl Cache {
                     .collect(),
             )
         })();
-        if parsed.is_none() {
-            self.corrupt.fetch_add(1, Ordering::Relaxed);
-        }
+        let counter = if parsed.is_some() {
+            &self.hits
+        } else {
+            &self.corrupt
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
         parsed
     }
 

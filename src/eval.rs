@@ -76,10 +76,15 @@ pub fn evaluate(
     let split = *split;
     let pos_files = wav_files(positives, split)?;
     let mut skipped = Vec::new();
+    // Hours of real audio, from the headers (the padding between files is not counted).
+    let mut negative_hours = 0.0;
     let neg_files: Vec<PathBuf> = wav_files(negatives, split)?
         .into_iter()
         .filter(|p| match crate::wav::WavFile::open(p) {
-            Ok(_) => true,
+            Ok(w) => {
+                negative_hours += w.info().seconds() / 3600.0;
+                true
+            }
             Err(e) => {
                 skipped.push(e.to_string());
                 false
@@ -103,23 +108,8 @@ pub fn evaluate(
         .collect::<Result<Vec<_>>>()?;
     let mut jobs = Vec::new();
     // Negative files, padded as in training so their cache entries are shared.
-    let (pre, post) = (16_000usize, 8_000usize);
     for (path, hash) in neg_files.iter().zip(&neg_hashes) {
-        let mut recipe = b"negative\0".to_vec();
-        recipe.extend_from_slice(hash);
-        recipe.extend_from_slice(&(pre as u64).to_le_bytes());
-        recipe.extend_from_slice(&(post as u64).to_le_bytes());
-        let path = path.clone();
-        jobs.push(Job {
-            key: cache_key(backbone, &recipe),
-            make: Box::new(move || {
-                let x = read_wav(&path)?;
-                let mut v = vec![0.0; pre];
-                v.extend_from_slice(&x);
-                v.resize(v.len() + post, 0.0);
-                Ok(v)
-            }),
-        });
+        jobs.push(crate::train::negative_job(backbone, path, hash));
     }
     let n_neg = jobs.len();
     // Positive streams: clean, then mixed with the negatives' audio (cycled) at 10 dB.
@@ -204,11 +194,6 @@ pub fn evaluate(
         .iter()
         .map(|e| score_all(head, e))
         .collect();
-    // Hours of real audio (the padding between files is not counted).
-    let mut negative_hours = 0.0;
-    for p in &neg_files {
-        negative_hours += crate::wav::WavFile::open(p)?.info().seconds() / 3600.0;
-    }
     // Each positive clip's best score inside its hit window, clean and noisy.
     let mut best = [Vec::new(), Vec::new()];
     for (si, emb) in embedded[n_neg..].iter().enumerate() {

@@ -224,19 +224,26 @@ impl Head {
     pub fn load(path: &Path, backbone_sha256: Option<&str>) -> Result<Head> {
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
         let head = Self::from_bytes(&bytes, path)?;
-        if let Some(sha) = backbone_sha256
-            && head.info.backbone_sha256 != sha
-        {
-            return Err(Error::Head {
-                path: path.to_path_buf(),
-                problem: format!(
-                    "was trained on another backbone (sha256 {}…), this one is {}…; retrain it with this backbone",
-                    &head.info.backbone_sha256.get(..12).unwrap_or(""),
-                    &sha.get(..12).unwrap_or("")
-                ),
-            });
+        if let Some(sha) = backbone_sha256 {
+            head.check_backbone(sha, path)?;
         }
         Ok(head)
+    }
+
+    /// Refuses a head trained on another backbone than the one with sha256 `sha`; `path`
+    /// names the head in the error.
+    pub fn check_backbone(&self, sha: &str, path: &Path) -> Result<()> {
+        if self.info.backbone_sha256 == sha {
+            return Ok(());
+        }
+        Err(Error::Head {
+            path: path.to_path_buf(),
+            problem: format!(
+                "was trained on another backbone (sha256 {}…), this one is {}…; retrain it with this backbone",
+                &self.info.backbone_sha256.get(..12).unwrap_or(""),
+                &sha.get(..12).unwrap_or("")
+            ),
+        })
     }
 
     /// Parses a head file's bytes; `path` names it in errors.

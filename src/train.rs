@@ -201,6 +201,22 @@ fn label(p: &Positive, pre: usize) -> (std::ops::Range<usize>, std::ops::Range<u
 /// Windows ending this many samples (0.8 s) after the word are negatives.
 const LATE_AFTER: u64 = 12_800;
 
+/// The embedding job of a negative file, padded as every clip is (so training, updates and
+/// evaluation share its cache entry). `hash` is [`hash_file`] of it.
+pub(crate) fn negative_job(backbone: &Backbone, path: &Path, hash: &[u8; 32]) -> Job {
+    let pre = (PRE_PAD * 16_000.0) as usize;
+    let post = (POST_PAD * 16_000.0) as usize;
+    let mut recipe = b"negative\0".to_vec();
+    recipe.extend_from_slice(hash);
+    recipe.extend_from_slice(&(pre as u64).to_le_bytes());
+    recipe.extend_from_slice(&(post as u64).to_le_bytes());
+    let path = path.to_path_buf();
+    Job {
+        key: cache_key(backbone, &recipe),
+        make: Box::new(move || Ok(pad_samples(&read_wav(&path)?, pre, post))),
+    }
+}
+
 fn pad_samples(samples: &[f32], pre: usize, post: usize) -> Vec<f32> {
     let mut v = vec![0.0; pre + samples.len() + post];
     v[pre..pre + samples.len()].copy_from_slice(samples);
@@ -446,15 +462,7 @@ pub fn train(backbone: &Backbone, opts: &TrainOptions) -> Result<TrainReport> {
         }
     }
     for (i, path) in neg_files.iter().enumerate() {
-        let mut recipe = b"negative\0".to_vec();
-        recipe.extend_from_slice(&neg_info[i].0);
-        recipe.extend_from_slice(&(pre as u64).to_le_bytes());
-        recipe.extend_from_slice(&(post as u64).to_le_bytes());
-        let path = path.clone();
-        jobs.push(Job {
-            key: cache_key(backbone, &recipe),
-            make: Box::new(move || Ok(pad_samples(&read_wav(&path)?, pre, post))),
-        });
+        jobs.push(negative_job(backbone, path, &neg_info[i].0));
         meta.push((
             None,
             pre,
@@ -463,15 +471,13 @@ pub fn train(backbone: &Backbone, opts: &TrainOptions) -> Result<TrainReport> {
         ));
     }
 
-    let cached_jobs = jobs
-        .iter()
-        .filter(|j| opts.cache.get(&j.key).is_some())
-        .count();
+    let hits_before = opts.cache.hits();
     let t_embed = Instant::now();
     let bar = progress(opts.progress, jobs.len(), "embedding audio");
     let embedded = embed_jobs(backbone, &opts.cache, &jobs, &|| bar.inc(1))?;
     bar.finish_and_clear();
     let embed_seconds = t_embed.elapsed().as_secs_f64();
+    let cached_jobs = opts.cache.hits() - hits_before;
     let keys: Vec<[u8; 32]> = jobs.iter().map(|j| j.key).collect();
     drop(jobs);
 
@@ -1063,6 +1069,20 @@ pub struct ReplayEntry {
     pub hard: bool,
 }
 
+impl ReplayEntry {
+    fn of(c: &Clip, hard: bool) -> Self {
+        ReplayEntry {
+            key: crate::backbone::hex(&c.key),
+            positive: c.positive.as_ref().map(|r| [r.start, r.end]),
+            hit: c.hit.as_ref().map(|r| [r.start, r.end]),
+            late: c.late,
+            validation: c.validation,
+            seconds: c.seconds,
+            hard,
+        }
+    }
+}
+
 impl Replay {
     /// The manifest of `clips` (standardised by `weights`), marking the clips that hold the
     /// highest-scoring training negatives as hard.
@@ -1084,15 +1104,7 @@ impl Replay {
             entries: clips
                 .iter()
                 .zip(hard)
-                .map(|(c, hard)| ReplayEntry {
-                    key: crate::backbone::hex(&c.key),
-                    positive: c.positive.as_ref().map(|r| [r.start, r.end]),
-                    hit: c.hit.as_ref().map(|r| [r.start, r.end]),
-                    late: c.late,
-                    validation: c.validation,
-                    seconds: c.seconds,
-                    hard: hard || c.fresh,
-                })
+                .map(|(c, hard)| ReplayEntry::of(c, hard || c.fresh))
                 .collect(),
         }
     }
@@ -1199,17 +1211,12 @@ pub fn update(
     }
 
     // The new clips: positives clean and in two gain/shift copies, negatives as they are.
-    let pre = (PRE_PAD * 16_000.0) as usize;
     let post = (POST_PAD * 16_000.0) as usize;
     let mut skipped = Vec::new();
     let mut jobs = Vec::new();
     let mut labels = Vec::new();
     let mut rng = Rng::new(opts.seed ^ 0x0DA7E);
-    let pos_files = if opts.positives.is_empty() {
-        Vec::new()
-    } else {
-        wav_files(&opts.positives, Split::All)?
-    };
+    let pos_files = wav_files(&opts.positives, Split::All)?;
     let mut new_positives = 0;
     for path in &pos_files {
         let p = match read_wav(path).and_then(|x| {
@@ -1257,11 +1264,7 @@ pub fn update(
             labels.push((Some(pos), Some(hit), Some(late), 0.0));
         }
     }
-    let neg_files = if opts.negatives.is_empty() {
-        Vec::new()
-    } else {
-        wav_files(&opts.negatives, Split::All)?
-    };
+    let neg_files = wav_files(&opts.negatives, Split::All)?;
     let mut new_negatives = 0;
     for path in &neg_files {
         let info = match WavFile::open(path) {
@@ -1272,15 +1275,7 @@ pub fn update(
             }
         };
         new_negatives += 1;
-        let mut recipe = b"negative\0".to_vec();
-        recipe.extend_from_slice(&hash_file(path)?);
-        recipe.extend_from_slice(&(pre as u64).to_le_bytes());
-        recipe.extend_from_slice(&(post as u64).to_le_bytes());
-        let path = path.clone();
-        jobs.push(Job {
-            key: cache_key(backbone, &recipe),
-            make: Box::new(move || Ok(pad_samples(&read_wav(&path)?, pre, post))),
-        });
+        jobs.push(negative_job(backbone, path, &hash_file(path)?));
         labels.push((None, None, None, info.seconds()));
     }
     if jobs.is_empty() {
@@ -1334,15 +1329,10 @@ pub fn update(
     // Every old entry stays listed (the easy negatives too, for the next retraining); the new
     // clips join them, the new negatives as hard ones.
     let mut replay = replay.clone();
-    let fresh_entries = clips.iter().filter(|c| c.fresh).map(|c| ReplayEntry {
-        key: crate::backbone::hex(&c.key),
-        positive: c.positive.as_ref().map(|r| [r.start, r.end]),
-        hit: c.hit.as_ref().map(|r| [r.start, r.end]),
-        late: c.late,
-        validation: false,
-        seconds: c.seconds,
-        hard: true,
-    });
+    let fresh_entries = clips
+        .iter()
+        .filter(|c| c.fresh)
+        .map(|c| ReplayEntry::of(c, true));
     replay.entries.extend(fresh_entries);
     Ok(UpdateReport {
         replay,

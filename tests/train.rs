@@ -45,6 +45,12 @@ fn best_score(backbone: &Backbone, head: &Head, clip: &Path) -> f32 {
     score_all(head, &e).into_iter().fold(0.0, f32::max)
 }
 
+/// The head compiled into the binary, read from models/.
+fn bundled_head() -> Head {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/computer.head");
+    Head::from_bytes(&std::fs::read(&path).unwrap(), &path).unwrap()
+}
+
 fn wavs(dir: &str) -> Vec<PathBuf> {
     hark::dataset::wav_files(&[fixture(dir)], hark::dataset::Split::All).unwrap()
 }
@@ -235,11 +241,7 @@ fn save_killed_mid_write_leaves_a_loadable_head() {
 #[test]
 fn streaming_listener_agrees_with_the_batch_path() {
     let backbone = Backbone::builtin().unwrap();
-    let head = Head::from_bytes(
-        &std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("models/computer.head")).unwrap(),
-        Path::new("computer.head"),
-    )
-    .unwrap();
+    let head = bundled_head();
     let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("audio/computer-demo.wav");
     let samples = hark::wav::read_wav(&demo).unwrap();
     let batch = score_all(
@@ -274,11 +276,7 @@ fn streaming_listener_agrees_with_the_batch_path() {
 #[test]
 fn eval_reports_a_consistent_det_curve() {
     let backbone = Backbone::builtin().unwrap();
-    let head = Head::from_bytes(
-        &std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("models/computer.head")).unwrap(),
-        Path::new("computer.head"),
-    )
-    .unwrap();
+    let head = bundled_head();
     let data = hark::eval::EvalData {
         positives: vec![fixture("train/computer")],
         negatives: vec![fixture("train/other"), fixture("speech.wav")],
