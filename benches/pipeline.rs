@@ -27,6 +27,33 @@ fn cpu_seconds() -> Option<f64> {
     Some(ticks / 100.0)
 }
 
+/// FLOPs of the streaming backbone per 80 ms hop, as `benches/flops.py` counts them from the
+/// graph (2·Cout·Cin·kt·kf·Fout per new time column of every convolution).
+const STREAM_FLOP_PER_HOP: f64 = 11.2e6;
+
+/// This core's attainable f32 throughput: the best of several 512×512×512 matrix products
+/// (matrixmultiply's packed AVX/FMA kernels, one thread), in GFLOP/s.
+fn peak_gflops() -> f64 {
+    const N: usize = 512;
+    let a: Vec<f32> = (0..N * N).map(|i| (i % 7) as f32 * 0.1).collect();
+    let b: Vec<f32> = (0..N * N).map(|i| (i % 5) as f32 * 0.1).collect();
+    let mut c = vec![0f32; N * N];
+    let mut best = f64::MAX;
+    for _ in 0..20 {
+        let t = Instant::now();
+        // SAFETY: a, b and c are N×N row-major buffers, exactly the strides passed.
+        unsafe {
+            matrixmultiply::sgemm(
+                N, N, N, 1.0, a.as_ptr(), N as isize, 1, b.as_ptr(), N as isize, 1, 0.0,
+                c.as_mut_ptr(), N as isize, 1,
+            );
+        }
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    std::hint::black_box(&c);
+    2.0 * (N * N * N) as f64 / best / 1e9
+}
+
 fn wavs_under(dir: &Path, out: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
@@ -121,6 +148,15 @@ fn main() {
         "backbone       : {:8.1} µs per 80 ms hop (streaming: new columns only, {:.1}× less)",
         stream_bb * 1e6,
         windowed_bb / stream_bb
+    );
+    let peak = peak_gflops();
+    let floor = STREAM_FLOP_PER_HOP / (peak * 1e9);
+    println!(
+        "FLOP floor     : {:8.1} µs per 80 ms hop ({:.1} MFLOP per hop at {peak:.1} GFLOP/s, \
+         this core's 512³ f32 matmul); streaming backbone = {:.2}× the floor",
+        floor * 1e6,
+        STREAM_FLOP_PER_HOP / 1e6,
+        stream_bb / floor
     );
 
     // The whole `hark embed` path on the long file.
