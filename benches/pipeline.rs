@@ -44,8 +44,20 @@ fn peak_gflops() -> f64 {
         // SAFETY: a, b and c are N×N row-major buffers, exactly the strides passed.
         unsafe {
             matrixmultiply::sgemm(
-                N, N, N, 1.0, a.as_ptr(), N as isize, 1, b.as_ptr(), N as isize, 1, 0.0,
-                c.as_mut_ptr(), N as isize, 1,
+                N,
+                N,
+                N,
+                1.0,
+                a.as_ptr(),
+                N as isize,
+                1,
+                b.as_ptr(),
+                N as isize,
+                1,
+                0.0,
+                c.as_mut_ptr(),
+                N as isize,
+                1,
             );
         }
         best = best.min(t.elapsed().as_secs_f64());

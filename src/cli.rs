@@ -7,9 +7,11 @@ use std::time::Instant;
 
 use clap::{Parser, Subcommand};
 use hark::backbone::{Backbone, EMBEDDING_DIM, Embedding};
+use hark::capture::{CaptureOptions, Microphone, Notice};
 use hark::dataset::{Cache, Split};
+use hark::events::Actions;
 use hark::head::Head;
-use hark::listen::{Listener, WavSource};
+use hark::listen::{Listener, Source, WavSource};
 use hark::train::{self, Replay, TrainOptions};
 use hark::{Error, Result, embedder, npy, wav};
 
@@ -27,6 +29,47 @@ struct Cli {
 
     #[command(subcommand)]
     command: Command,
+}
+
+/// Options of the live input.
+#[derive(Debug, clap::Args)]
+struct CaptureArgs {
+    /// Input device: its name or id as `hark devices` prints it, or a unique part of the
+    /// name (default: the system's default input).
+    #[arg(long, value_name = "NAME")]
+    device: Option<String>,
+    /// Stop after this many seconds of audio.
+    #[arg(long, value_name = "SECONDS")]
+    duration: Option<f64>,
+    /// Capture at this rate instead of the automatic choice (16 kHz when offered).
+    #[arg(long, value_name = "HZ", help_heading = "Device format")]
+    capture_rate: Option<u32>,
+    /// Capture this many channels instead of the automatic choice (mono when offered).
+    #[arg(long, value_name = "N", help_heading = "Device format")]
+    capture_channels: Option<u16>,
+    /// Capture in this sample format (i16, i32, f32, u8, …) instead of the automatic choice.
+    #[arg(long, value_name = "FORMAT", value_parser = parse_format, help_heading = "Device format")]
+    capture_format: Option<cpal::SampleFormat>,
+}
+
+fn parse_format(s: &str) -> std::result::Result<cpal::SampleFormat, String> {
+    hark::capture::parse_format(s).ok_or_else(|| {
+        format!(
+            "unknown sample format `{s}` (i8, i16, i24, i32, i64, u8, u16, u24, u32, u64, f32, f64)"
+        )
+    })
+}
+
+impl CaptureArgs {
+    fn options(&self) -> CaptureOptions {
+        CaptureOptions {
+            device: self.device.clone(),
+            rate: self.capture_rate,
+            channels: self.capture_channels,
+            format: self.capture_format,
+            duration: self.duration,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -119,18 +162,36 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         wav: PathBuf,
     },
-    /// Detect wake words in a WAV file through the streaming pipeline, one line per detection.
+    /// Listen for wake words: live from the microphone, or in a WAV file.
+    ///
+    /// Prints one line per detection (`--json` for JSON lines). Live, it runs until Ctrl-C or
+    /// SIGTERM and prints a summary; device faults (unplugged, errors, silence from a dead
+    /// stream) are logged and the device is reopened with backoff, never ending the run.
     Listen {
         /// Heads to run on one backbone pass (default: the built-in `computer` head).
         #[arg(long = "head", value_name = "FILE")]
         heads: Vec<PathBuf>,
-        /// The recording to listen to.
+        /// Listen to this recording instead of the microphone.
         #[arg(long, value_name = "FILE")]
-        wav: PathBuf,
+        wav: Option<PathBuf>,
         /// JSON lines: {"word":…,"time":…,"score":…}.
         #[arg(long)]
         json: bool,
+        /// Run this shell command on every detection, without waiting for it; it gets
+        /// HARK_WORD, HARK_SCORE and HARK_TIME in its environment.
+        #[arg(long, value_name = "CMD")]
+        exec: Option<String>,
+        /// Keep the audio around each detection (2 s before, 0.5 s after) as a WAV file here.
+        #[arg(long, value_name = "DIR")]
+        save_detections: Option<PathBuf>,
+        /// Print throughput, ring fill and dropped audio every 10 s (live), and at the end.
+        #[arg(long)]
+        stats: bool,
+        #[command(flatten)]
+        capture: CaptureArgs,
     },
+    /// List the audio input devices and the formats they offer.
+    Devices,
     /// Measure a head: miss rate and false alarms per hour on held-out audio.
     ///
     /// Positive clips are put in long streams (0.5 s of silence before each, 1.5 s after), once
@@ -261,7 +322,16 @@ fn dispatch(cli: Cli) -> Result<()> {
             let head = load_head(head.as_deref(), &backbone)?;
             score_cmd(&backbone, head, &wav)
         }
-        Command::Listen { heads, wav, json } => {
+        Command::Devices => devices_cmd(),
+        Command::Listen {
+            heads,
+            wav,
+            json,
+            exec,
+            save_detections,
+            stats,
+            capture,
+        } => {
             let backbone = load_backbone(cli.backbone.as_deref())?;
             let heads = if heads.is_empty() {
                 vec![load_head(None, &backbone)?]
@@ -271,7 +341,37 @@ fn dispatch(cli: Cli) -> Result<()> {
                     .map(|h| load_head(Some(h), &backbone))
                     .collect::<Result<_>>()?
             };
-            listen_cmd(&backbone, heads, &wav, json)
+            let actions = Actions::new(exec, save_detections)?;
+            let out = Output { json, stats };
+            match wav {
+                Some(wav) => {
+                    let mut source = WavSource::open(&wav)?;
+                    let summary = listen_cmd(&backbone, heads, &mut source, actions, out)?;
+                    if !json {
+                        eprintln!("{}: {} detection(s)", wav.display(), summary.detections);
+                    }
+                    Ok(())
+                }
+                None => {
+                    let stop = hark::capture::stop_on_signals()?;
+                    let mut mic = Microphone::open(
+                        capture.options(),
+                        stop,
+                        Box::new(|n: &Notice| eprintln!("hark: {n}")),
+                    )?;
+                    let started = Instant::now();
+                    let summary = listen_cmd(&backbone, heads, &mut mic, actions, out)?;
+                    eprintln!(
+                        "hark: stopped after {:.1} s of audio ({:.1} s wall): {} detection(s), {} sample(s) dropped, {} device fault(s)",
+                        mic.delivered() as f64 / 16_000.0,
+                        started.elapsed().as_secs_f64(),
+                        summary.detections,
+                        mic.dropped(),
+                        mic.faults()
+                    );
+                    Ok(())
+                }
+            }
         }
         Command::Eval {
             head,
@@ -478,27 +578,115 @@ fn score_cmd(backbone: &Backbone, head: Head, wav_path: &Path) -> Result<()> {
     finish_stdout(result.and_then(|()| out.flush().map_err(|e| Error::io("<stdout>", e))))
 }
 
-fn listen_cmd(backbone: &Backbone, heads: Vec<Head>, wav_path: &Path, json: bool) -> Result<()> {
-    let mut source = WavSource::open(wav_path)?;
+/// How `listen` prints.
+#[derive(Debug, Clone, Copy)]
+struct Output {
+    json: bool,
+    stats: bool,
+}
+
+/// What a listening run did.
+struct Summary {
+    detections: u64,
+}
+
+fn listen_cmd(
+    backbone: &Backbone,
+    heads: Vec<Head>,
+    source: &mut dyn Source,
+    mut actions: Actions,
+    output: Output,
+) -> Result<Summary> {
     let mut listener = Listener::new(backbone, heads)?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    let mut count = 0;
-    let result = listener.run(&mut source, |_, events| {
-        for d in events {
-            count += 1;
-            let line = if json {
-                serde_json::to_string(d).expect("a detection serialises")
-            } else {
-                format!("{:8.2} s  {}  (score {:.3})", d.time, d.word, d.score)
-            };
-            writeln!(out, "{line}").map_err(|e| Error::io("<stdout>", e))?;
+    let mut detections = 0u64;
+    let mut audio = 0u64;
+    let started = Instant::now();
+    let cpu0 = cpu_seconds();
+    let mut last_stats = Instant::now();
+    let mut chunk = Vec::with_capacity(8192);
+    let report = |audio: u64, source: &dyn Source| {
+        let secs = audio as f64 / 16_000.0;
+        let cpu = cpu0.zip(cpu_seconds()).map(|(a, b)| b - a);
+        eprintln!(
+            "hark: stats: {secs:.1} s of audio in {:.1} s{}{}",
+            started.elapsed().as_secs_f64(),
+            cpu.filter(|_| secs > 0.0)
+                .map(|c| format!(", {:.1} CPU-s per audio hour", c * 3600.0 / secs))
+                .unwrap_or_default(),
+            source
+                .health()
+                .map(|h| format!(", {h}"))
+                .unwrap_or_default()
+        );
+    };
+    let result: Result<()> = (|| {
+        loop {
+            chunk.clear();
+            if source.read(&mut chunk)? == 0 {
+                return Ok(());
+            }
+            audio += chunk.len() as u64;
+            actions.audio(&chunk)?;
+            listener.push(&chunk, |_, events| {
+                for d in events {
+                    detections += 1;
+                    let line = if output.json {
+                        serde_json::to_string(d).expect("a detection serialises")
+                    } else {
+                        format!("{:8.2} s  {}  (score {:.3})", d.time, d.word, d.score)
+                    };
+                    writeln!(out, "{line}").map_err(|e| Error::io("<stdout>", e))?;
+                    out.flush().map_err(|e| Error::io("<stdout>", e))?;
+                    actions.detection(d)?;
+                }
+                Ok(())
+            })?;
+            for note in actions.take_notes() {
+                eprintln!("hark: {note}");
+            }
+            if output.stats && source.health().is_some() && last_stats.elapsed().as_secs() >= 10 {
+                last_stats = Instant::now();
+                report(audio, source);
+            }
         }
-        Ok(())
-    });
+    })();
+    actions.finish()?;
     finish_stdout(result)?;
-    if !json {
-        eprintln!("{}: {count} detection(s)", wav_path.display());
+    if output.stats {
+        report(audio, source);
+    }
+    Ok(Summary { detections })
+}
+
+/// CPU seconds (user + system) this process has used, from /proc (Linux; `None` elsewhere).
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
+fn devices_cmd() -> Result<()> {
+    let list = hark::capture::devices()?;
+    if list.is_empty() {
+        eprintln!("no audio input devices found");
+        return Ok(());
+    }
+    for d in list {
+        println!(
+            "{} {}  [{}]",
+            if d.is_default { "*" } else { " " },
+            d.name,
+            d.id
+        );
+        if d.formats.is_empty() {
+            println!("      (its formats could not be read: busy or not a capture device)");
+        }
+        for f in d.formats {
+            println!("      {f}");
+        }
     }
     Ok(())
 }

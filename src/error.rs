@@ -51,6 +51,9 @@ pub enum Error {
         /// What went wrong.
         problem: String,
     },
+    /// The audio device could not be found, opened or read.
+    #[error("{0}")]
+    Device(String),
     /// The caller asked for something that cannot be done (bad parameters, wrong shapes).
     #[error("{0}")]
     Invalid(String),

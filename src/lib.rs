@@ -29,11 +29,13 @@
 
 pub mod atomic;
 pub mod backbone;
+pub mod capture;
 pub mod dataset;
 pub mod detect;
 pub mod embedder;
 mod error;
 pub mod eval;
+pub mod events;
 pub mod frontend;
 pub mod head;
 pub mod listen;

@@ -15,6 +15,11 @@ use crate::{Error, Result};
 pub trait Source {
     /// Appends the next chunk to `out`; returns how many samples were appended, 0 at the end.
     fn read(&mut self, out: &mut Vec<f32>) -> Result<usize>;
+
+    /// Health of a live source for `--stats` (dropped audio, faults); `None` for files.
+    fn health(&self) -> Option<String> {
+        None
+    }
 }
 
 /// A WAV file read in blocks and resampled on the fly, so hours-long files need little memory.

@@ -1,0 +1,249 @@
+//! `hark listen` and `hark record` through a real cpal input stream, without a sound card.
+//!
+//! Each test starts its own PulseAudio daemon (user mode, private runtime directory) whose
+//! default source is `module-pipe-source` reading a FIFO. The test writes audio into the FIFO
+//! paced at real time (20 ms every 20 ms), so the device delivers it as a microphone would.
+//!
+//! Needs `pulseaudio` on the PATH. Without it the tests are skipped with a message, unless
+//! `HARK_LIVE_TESTS=1` (set by `.ci/run`, which installs PulseAudio): then a missing daemon
+//! fails the test.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Pulse {
+    daemon: Child,
+    dir: tempfile::TempDir,
+}
+
+impl Pulse {
+    /// A fresh daemon with a 16 kHz mono s16le pipe source as its default source.
+    fn start() -> Option<Pulse> {
+        let required = std::env::var("HARK_LIVE_TESTS").is_ok_and(|v| v == "1");
+        let found = Command::new("pulseaudio")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !found {
+            assert!(
+                !required,
+                "HARK_LIVE_TESTS=1 but `pulseaudio` is not installed"
+            );
+            eprintln!(
+                "skipped: `pulseaudio` is not installed (set HARK_LIVE_TESTS=1 to require it)"
+            );
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        for sub in ["run", "home"] {
+            std::fs::create_dir_all(dir.path().join(sub)).unwrap();
+        }
+        let fifo = dir.path().join("src.fifo");
+        let daemon = Command::new("pulseaudio")
+            .args([
+                "-n",
+                "--daemonize=no",
+                "--exit-idle-time=-1",
+                "--use-pid-file=no",
+                "--log-target=stderr",
+                "-L",
+                "module-native-protocol-unix",
+                "-L",
+                &format!(
+                    "module-pipe-source file={} format=s16le rate=16000 channels=1 source_name=hark_pipe",
+                    fifo.display()
+                ),
+                "-L",
+                "module-null-sink",
+            ])
+            .envs(env_for(dir.path()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("pulseaudio starts");
+        let pulse = Pulse { daemon, dir };
+        let t = Instant::now();
+        loop {
+            let ok = pulse
+                .command("pactl")
+                .args(["set-default-source", "hark_pipe"])
+                .output()
+                .is_ok_and(|o| o.status.success());
+            if ok {
+                break;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "pulseaudio did not come up"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Some(pulse)
+    }
+
+    fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut c = Command::new(program);
+        c.envs(env_for(self.dir.path()));
+        c
+    }
+
+    fn fifo(&self) -> PathBuf {
+        self.dir.path().join("src.fifo")
+    }
+}
+
+impl Drop for Pulse {
+    fn drop(&mut self) {
+        let _ = self.daemon.kill();
+        let _ = self.daemon.wait();
+    }
+}
+
+fn env_for(dir: &Path) -> Vec<(&'static str, PathBuf)> {
+    vec![
+        ("XDG_RUNTIME_DIR", dir.join("run")),
+        ("HOME", dir.join("home")),
+    ]
+}
+
+/// Writes 16 kHz mono samples into the FIFO at real-time pace, on a thread.
+fn play(fifo: PathBuf, samples: Vec<f32>) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut f = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+        let bytes: Vec<u8> = samples
+            .iter()
+            .flat_map(|&s| ((s * 32768.0).round().clamp(-32768.0, 32767.0) as i16).to_le_bytes())
+            .collect();
+        let start = Instant::now();
+        for (i, chunk) in bytes.chunks(640).enumerate() {
+            f.write_all(chunk).unwrap();
+            let due = start + Duration::from_millis(20 * (i as u64 + 1));
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+        }
+    })
+}
+
+fn demo() -> (PathBuf, Vec<f32>) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("audio/computer-demo.wav");
+    let samples = hark::wav::read_wav(&path).unwrap();
+    (path, samples)
+}
+
+fn detection_times(json_lines: &str) -> Vec<(String, f64)> {
+    json_lines
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (
+                v["word"].as_str().unwrap().to_string(),
+                v["time"].as_f64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// Starts `hark ARGS` against the daemon, waits until it captures, plays `samples`, and
+/// returns its stdout and stderr once it exits.
+fn run_live(pulse: &Pulse, args: &[&str], samples: Vec<f32>) -> (String, String) {
+    let mut child = pulse
+        .command(env!("CARGO_BIN_EXE_hark"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in BufReader::new(stderr).lines() {
+            all.push_str(&line.unwrap());
+            all.push('\n');
+        }
+        all
+    });
+    // The stream is connected once the daemon lists a recording client; the pipe source
+    // delivers nothing until the first byte is written, so hark's time 0 is the sound's start.
+    let t = Instant::now();
+    loop {
+        let outputs = pulse
+            .command("pactl")
+            .args(["list", "short", "source-outputs"])
+            .output()
+            .unwrap();
+        if !outputs.stdout.is_empty() {
+            break;
+        }
+        if t.elapsed() > Duration::from_secs(20) || child.try_wait().unwrap().is_some() {
+            let _ = child.kill();
+            panic!(
+                "hark did not open the input stream:\n{}",
+                reader.join().unwrap()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let player = play(pulse.fifo(), samples);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("hark did not stop after --duration");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    player.join().unwrap();
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut stdout).unwrap();
+    let stderr = reader.join().unwrap();
+    assert!(child.wait().unwrap().success(), "{stderr}");
+    (stdout, stderr)
+}
+
+/// The demo through the microphone path gives the detections the file path gives (same word,
+/// within 0.5 s), and nothing else — at 16 kHz mono and through a 44.1 kHz stereo i16 device
+/// format that hark downmixes and resamples itself.
+#[test]
+fn listen_on_a_live_stream_reports_each_word_at_its_time() {
+    let Some(pulse) = Pulse::start() else { return };
+    let (path, samples) = demo();
+    let file = Command::new(env!("CARGO_BIN_EXE_hark"))
+        .args(["listen", "--json", "--wav", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let expected = detection_times(&String::from_utf8(file.stdout).unwrap());
+    assert_eq!(expected.len(), 3, "{expected:?}");
+    let seconds = samples.len() as f64 / 16_000.0;
+    // Stop a little before the end: the FIFO source stops delivering when the writer is done.
+    let duration = format!("{:.2}", seconds - 0.3);
+    for format in [
+        &[][..],
+        &[
+            "--capture-rate",
+            "44100",
+            "--capture-channels",
+            "2",
+            "--capture-format",
+            "i16",
+        ][..],
+    ] {
+        let mut args = vec!["listen", "--json", "--stats", "--duration", &duration];
+        args.extend_from_slice(format);
+        let (stdout, stderr) = run_live(&pulse, &args, samples.clone());
+        let live = detection_times(&stdout);
+        assert_eq!(
+            live.len(),
+            expected.len(),
+            "{format:?}: {live:?} vs {expected:?}\n{stderr}"
+        );
+        for ((w, t), (we, te)) in live.iter().zip(&expected) {
+            assert_eq!(w, we);
+            assert!((t - te).abs() <= 0.5, "{format:?}: {t} vs {te}\n{stderr}");
+        }
+        assert!(stderr.contains("0 sample(s) dropped"), "{stderr}");
+        assert!(stderr.contains("stopped after"), "{stderr}");
+    }
+}
