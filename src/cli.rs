@@ -192,6 +192,35 @@ enum Command {
     },
     /// List the audio input devices and the formats they offer.
     Devices,
+    /// Record enrolment clips of your wake word (or background audio) from the microphone.
+    ///
+    /// Guided: for each take, wait for the prompt, say the word once; a level meter shows the
+    /// input. Each take is checked (word found, not cut off, not too quiet, long or clipped),
+    /// trimmed to the word with 0.5 s around it and saved as DIR/WORD-NNNN.wav (never
+    /// overwriting). In a terminal you can redo the last take. With `--background`, records
+    /// household audio as negatives in one-minute files instead.
+    Record {
+        /// The wake word (names the files).
+        #[arg(long, required_unless_present = "background")]
+        word: Option<String>,
+        /// Folder for the recordings (created if missing).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Takes to record.
+        #[arg(long, default_value_t = 10)]
+        count: usize,
+        /// Seconds of audio captured per take.
+        #[arg(long, default_value_t = 3.0, value_name = "SECONDS")]
+        seconds: f64,
+        /// Record background audio (negatives) instead of the word.
+        #[arg(long, conflicts_with = "word")]
+        background: bool,
+        /// Minutes of background audio to record.
+        #[arg(long, default_value_t = 10.0, requires = "background")]
+        minutes: f64,
+        #[command(flatten)]
+        capture: CaptureArgs,
+    },
     /// Measure a head: miss rate and false alarms per hour on held-out audio.
     ///
     /// Positive clips are put in long streams (0.5 s of silence before each, 1.5 s after), once
@@ -323,6 +352,27 @@ fn dispatch(cli: Cli) -> Result<()> {
             score_cmd(&backbone, head, &wav)
         }
         Command::Devices => devices_cmd(),
+        Command::Record {
+            word,
+            out,
+            count,
+            seconds,
+            background,
+            minutes,
+            capture,
+        } => {
+            std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
+            let stop = hark::capture::stop_on_signals()?;
+            let mut mic = Microphone::open(
+                capture.options(),
+                stop,
+                Box::new(|n: &Notice| eprintln!("hark: {n}")),
+            )?;
+            match word {
+                Some(word) if !background => record_cmd(&mut mic, &word, &out, count, seconds),
+                _ => record_background_cmd(&mut mic, &out, minutes),
+            }
+        }
         Command::Listen {
             heads,
             wav,
@@ -666,6 +716,148 @@ fn cpu_seconds() -> Option<f64> {
     let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
     let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
     Some(ticks / 100.0)
+}
+
+/// Reads `seconds` of audio from the microphone, drawing a level meter on stderr. The flag is
+/// true if the capture was stopped (Ctrl-C) first; the audio is then what arrived.
+fn capture_seconds(
+    mic: &mut Microphone,
+    seconds: f64,
+    show_meter: bool,
+) -> Result<(Vec<f32>, bool)> {
+    let want = (seconds * 16_000.0) as usize;
+    let mut audio = Vec::with_capacity(want + 8192);
+    let mut last_meter = 0;
+    while audio.len() < want {
+        if mic.read(&mut audio)? == 0 {
+            if show_meter {
+                eprintln!();
+            }
+            return Ok((audio, true));
+        }
+        if show_meter && audio.len() - last_meter >= 1600 {
+            let from = audio.len().saturating_sub(1600);
+            eprint!(
+                "\r  {}  {:4.1} s ",
+                hark::record::meter(&audio[from..]),
+                audio.len() as f64 / 16_000.0
+            );
+            last_meter = audio.len();
+        }
+    }
+    if show_meter {
+        eprintln!();
+    }
+    audio.truncate(want);
+    Ok((audio, false))
+}
+
+fn record_cmd(
+    mic: &mut Microphone,
+    word: &str,
+    dir: &Path,
+    count: usize,
+    seconds: f64,
+) -> Result<()> {
+    use std::io::IsTerminal;
+    let interactive = std::io::stdin().is_terminal();
+    let meter = std::io::stderr().is_terminal();
+    let mut saved: Vec<PathBuf> = Vec::new();
+    let mut attempts = 0;
+    while saved.len() < count {
+        attempts += 1;
+        if !interactive && attempts > 3 * count {
+            return Err(Error::Data(format!(
+                "only {} of {count} takes were usable after {} attempts",
+                saved.len(),
+                attempts - 1
+            )));
+        }
+        if interactive {
+            // Audio from while the user read the prompt is not part of the take.
+            mic.discard_pending();
+        }
+        eprintln!("take {}/{count}: say \"{word}\" once, now", saved.len() + 1);
+        let (audio, stopped) = capture_seconds(mic, seconds, meter)?;
+        if stopped {
+            break;
+        }
+        match hark::record::assess_take(&audio) {
+            Err(why) => {
+                eprintln!("  not saved: {why}; again");
+                continue;
+            }
+            Ok(take) => {
+                let path = hark::record::next_path(dir, word);
+                wav::write_wav(&path, &take.samples, 16_000)?;
+                eprintln!(
+                    "  saved {} (word {:.2} s, peak {:.0} dBFS)",
+                    path.display(),
+                    take.word_seconds,
+                    take.peak_db
+                );
+                for w in &take.warnings {
+                    eprintln!("  note: {w}");
+                }
+                saved.push(path);
+            }
+        }
+        if interactive && saved.len() <= count {
+            eprint!("  [Enter] next · [r] redo this take · [q] stop: ");
+            let mut answer = String::new();
+            std::io::stdin()
+                .read_line(&mut answer)
+                .map_err(|e| Error::io("<stdin>", e))?;
+            match answer.trim() {
+                "r" | "R" => {
+                    if let Some(last) = saved.pop() {
+                        std::fs::remove_file(&last).map_err(|e| Error::io(&last, e))?;
+                        eprintln!("  removed {}", last.display());
+                    }
+                }
+                "q" | "Q" => break,
+                _ => {}
+            }
+        }
+    }
+    eprintln!(
+        "{} take(s) of \"{word}\" in {}; train with: hark train --word {word} --positive {} --negative <background folder> --out {word}.head",
+        saved.len(),
+        dir.display(),
+        dir.display()
+    );
+    Ok(())
+}
+
+fn record_background_cmd(mic: &mut Microphone, dir: &Path, minutes: f64) -> Result<()> {
+    use std::io::IsTerminal;
+    let meter = std::io::stderr().is_terminal();
+    let mut left = minutes * 60.0;
+    let mut files = 0;
+    eprintln!(
+        "recording {minutes} min of background audio into {} (one file per minute; Ctrl-C stops and keeps what was recorded)",
+        dir.display()
+    );
+    while left > 0.0 {
+        let part = left.min(60.0);
+        let (audio, stopped) = capture_seconds(mic, part, meter)?;
+        if audio.len() >= 16_000 {
+            let path = hark::record::next_path(dir, "background");
+            wav::write_wav(&path, &audio, 16_000)?;
+            files += 1;
+            eprintln!(
+                "  saved {} ({:.0} s)",
+                path.display(),
+                audio.len() as f64 / 16_000.0
+            );
+        }
+        left -= part;
+        if stopped {
+            break;
+        }
+    }
+    eprintln!("{files} background file(s) in {}", dir.display());
+    Ok(())
 }
 
 fn devices_cmd() -> Result<()> {

@@ -40,6 +40,7 @@ pub mod frontend;
 pub mod head;
 pub mod listen;
 pub mod npy;
+pub mod record;
 pub mod resample;
 pub mod train;
 pub mod vad;

@@ -247,3 +247,71 @@ fn listen_on_a_live_stream_reports_each_word_at_its_time() {
         assert!(stderr.contains("stopped after"), "{stderr}");
     }
 }
+
+/// Guided enrolment through the live stream: a silent take is refused with its reason, then
+/// each take holding a real "computer" clip is saved as its own WAV that training accepts.
+#[test]
+fn record_saves_each_good_take_and_refuses_a_silent_one() {
+    let Some(pulse) = Pulse::start() else { return };
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/train/computer");
+    let mut clips: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    clips.sort();
+    // Three takes of 2.5 s: silence, then two clips' words centred with silence around.
+    let take = 40_000;
+    let mut stream = vec![0.0f32; take];
+    for clip in &clips[..2] {
+        let audio = hark::wav::read_wav(clip).unwrap();
+        let span = hark::vad::locate_word(&audio).unwrap();
+        let word = &audio[span.start..span.end];
+        let mut t = vec![0.0f32; take];
+        let at = (take - word.len()) / 2;
+        t[at..at + word.len()].copy_from_slice(word);
+        stream.extend(t);
+    }
+    stream.extend(vec![0.0f32; 16_000]);
+    let out = tempfile::tempdir().unwrap();
+    let (_, stderr) = run_live(
+        &pulse,
+        &[
+            "record",
+            "--word",
+            "computer",
+            "--count",
+            "2",
+            "--seconds",
+            "2.5",
+            "--out",
+            out.path().to_str().unwrap(),
+        ],
+        stream,
+    );
+    assert!(stderr.contains("not saved: nothing stood out"), "{stderr}");
+    let mut saved: Vec<PathBuf> = std::fs::read_dir(out.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    saved.sort();
+    let names: Vec<String> = saved
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        names,
+        ["computer-0001.wav", "computer-0002.wav"],
+        "{stderr}"
+    );
+    for p in &saved {
+        let audio = hark::wav::read_wav(p).unwrap();
+        let span = hark::vad::locate_word(&audio).unwrap();
+        // Trimmed to the word with about 0.5 s on each side.
+        assert!(
+            (0.35..0.65).contains(&(span.start as f64 / 16_000.0)),
+            "{p:?}"
+        );
+        let after = (audio.len() - span.end) as f64 / 16_000.0;
+        assert!((0.35..0.65).contains(&after), "{p:?}: {after}");
+    }
+}
