@@ -16,16 +16,7 @@ use std::time::Instant;
 use hark::backbone::{Backbone, EMBEDDING_DIM};
 use hark::embedder::embed_samples;
 use hark::frontend::{self, FrameStream, GROUP_FRAMES, MelSpec};
-
-/// CPU seconds (user + system) this process has used so far, from /proc (Linux).
-fn cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    let after = stat.rsplit_once(')')?.1;
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
-    // USER_HZ is 100 on every Linux configuration hark targets.
-    Some(ticks / 100.0)
-}
+use hark::listen::process_cpu_seconds;
 
 /// FLOPs of the streaming backbone per 80 ms hop, as `benches/flops.py` counts them from the
 /// graph (2·Cout·Cin·kt·kf·Fout per new time column of every convolution).
@@ -173,14 +164,14 @@ fn main() {
 
     // The whole `hark embed` path on the long file.
     let out = dir.path().join("e.npy");
-    let cpu0 = cpu_seconds();
+    let cpu0 = process_cpu_seconds();
     let t = Instant::now();
     let samples = hark::wav::read_wav(&wav_path).unwrap();
     let embeddings = embed_samples(&backbone, &samples).unwrap();
     let flat: Vec<f32> = embeddings.iter().flatten().copied().collect();
     hark::npy::write(&out, &flat, embeddings.len(), EMBEDDING_DIM).unwrap();
     let wall = t.elapsed().as_secs_f64();
-    let cpu = cpu0.zip(cpu_seconds()).map(|(a, b)| b - a);
+    let cpu = cpu0.zip(process_cpu_seconds()).map(|(a, b)| b - a);
     println!(
         "hark embed     : {:.1} s wall for {:.1} min of audio = {:.0}× real time{}",
         wall,

@@ -509,6 +509,8 @@ const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
 const STALL: Duration = Duration::from_secs(5);
 /// Backoff between reopening attempts: doubles from the first to the last.
 const BACKOFF: (Duration, Duration) = (Duration::from_millis(500), Duration::from_secs(10));
+/// How often [`Microphone::read`] checks the stop flag while waiting to reopen the device.
+const RETRY_POLL: Duration = Duration::from_millis(50);
 /// How long [`Microphone::read`] sleeps when the ring is empty (an audio period or so).
 const POLL: Duration = Duration::from_millis(5);
 
@@ -661,7 +663,7 @@ impl Source for Microphone {
             }
             if let Some(at) = self.retry_at {
                 if Instant::now() < at {
-                    std::thread::sleep(POLL.max(Duration::from_millis(50)));
+                    std::thread::sleep(RETRY_POLL);
                     continue;
                 }
                 self.retry_at = None;

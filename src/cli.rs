@@ -11,7 +11,7 @@ use hark::capture::{CaptureOptions, Microphone, Notice};
 use hark::dataset::{Cache, Split};
 use hark::events::Actions;
 use hark::head::Head;
-use hark::listen::{Listener, Source, WavSource};
+use hark::listen::{Listener, Source, WavSource, process_cpu_seconds};
 use hark::train::{self, Replay, TrainOptions};
 use hark::{Error, Result, embedder, npy, wav};
 
@@ -61,14 +61,17 @@ fn parse_format(s: &str) -> std::result::Result<cpal::SampleFormat, String> {
 }
 
 impl CaptureArgs {
-    fn options(&self) -> CaptureOptions {
-        CaptureOptions {
+    /// Opens the chosen input; Ctrl-C/SIGTERM end its stream, notices go to stderr.
+    fn open(&self) -> Result<Microphone> {
+        let opts = CaptureOptions {
             device: self.device.clone(),
             rate: self.capture_rate,
             channels: self.capture_channels,
             format: self.capture_format,
             duration: self.duration,
-        }
+        };
+        let stop = hark::capture::stop_on_signals()?;
+        Microphone::open(opts, stop, Box::new(|n: &Notice| eprintln!("hark: {n}")))
     }
 }
 
@@ -362,12 +365,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             capture,
         } => {
             std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
-            let stop = hark::capture::stop_on_signals()?;
-            let mut mic = Microphone::open(
-                capture.options(),
-                stop,
-                Box::new(|n: &Notice| eprintln!("hark: {n}")),
-            )?;
+            let mut mic = capture.open()?;
             match word {
                 Some(word) if !background => record_cmd(&mut mic, &word, &out, count, seconds),
                 _ => record_background_cmd(&mut mic, &out, minutes),
@@ -403,12 +401,7 @@ fn dispatch(cli: Cli) -> Result<()> {
                     Ok(())
                 }
                 None => {
-                    let stop = hark::capture::stop_on_signals()?;
-                    let mut mic = Microphone::open(
-                        capture.options(),
-                        stop,
-                        Box::new(|n: &Notice| eprintln!("hark: {n}")),
-                    )?;
+                    let mut mic = capture.open()?;
                     let started = Instant::now();
                     let summary = listen_cmd(&backbone, heads, &mut mic, actions, out)?;
                     eprintln!(
@@ -653,12 +646,13 @@ fn listen_cmd(
     let mut detections = 0u64;
     let mut audio = 0u64;
     let started = Instant::now();
-    let cpu0 = cpu_seconds();
+    let cpu0 = process_cpu_seconds();
     let mut last_stats = Instant::now();
     let mut chunk = Vec::with_capacity(8192);
+    let periodic_stats = output.stats && source.health().is_some();
     let report = |audio: u64, source: &dyn Source| {
         let secs = audio as f64 / 16_000.0;
-        let cpu = cpu0.zip(cpu_seconds()).map(|(a, b)| b - a);
+        let cpu = cpu0.zip(process_cpu_seconds()).map(|(a, b)| b - a);
         eprintln!(
             "hark: stats: {secs:.1} s of audio in {:.1} s{}{}",
             started.elapsed().as_secs_f64(),
@@ -696,7 +690,7 @@ fn listen_cmd(
             for note in actions.take_notes() {
                 eprintln!("hark: {note}");
             }
-            if output.stats && source.health().is_some() && last_stats.elapsed().as_secs() >= 10 {
+            if periodic_stats && last_stats.elapsed().as_secs() >= 10 {
                 last_stats = Instant::now();
                 report(audio, source);
             }
@@ -708,14 +702,6 @@ fn listen_cmd(
         report(audio, source);
     }
     Ok(Summary { detections })
-}
-
-/// CPU seconds (user + system) this process has used, from /proc (Linux; `None` elsewhere).
-fn cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
-    Some(ticks / 100.0)
 }
 
 /// Reads `seconds` of audio from the microphone, drawing a level meter on stderr. The flag is
@@ -802,7 +788,7 @@ fn record_cmd(
                 saved.push(path);
             }
         }
-        if interactive && saved.len() <= count {
+        if interactive {
             eprint!("  [Enter] next · [r] redo this take · [q] stop: ");
             let mut answer = String::new();
             std::io::stdin()

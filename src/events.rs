@@ -116,6 +116,9 @@ impl Actions {
     }
 
     fn flush(&mut self, all: bool) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
         let Some(dir) = self.save_dir.clone() else {
             return Ok(());
         };
