@@ -11,8 +11,9 @@ use hark::capture::{CaptureOptions, Microphone, Notice};
 use hark::dataset::{Cache, Split};
 use hark::events::Actions;
 use hark::head::Head;
+use hark::learn::{Feedback, LearnDir, Learner};
 use hark::listen::{Listener, Source, WavSource, process_cpu_seconds};
-use hark::train::{self, Replay, TrainOptions};
+use hark::train::{self, Replay, TrainOptions, previous_path};
 use hark::{Error, Result, embedder, npy, wav};
 
 /// hark: an offline wake-word engine that learns your trigger word on the device.
@@ -190,8 +191,33 @@ enum Command {
         /// Print throughput, ring fill and dropped audio every 10 s (live), and at the end.
         #[arg(long)]
         stats: bool,
+        /// Learn from your feedback while listening (live; for the first --head, which needs
+        /// the .replay manifest `hark train` wrote beside it). Type f and Enter after a false
+        /// alarm, m and Enter right after a missed wake word, or run `hark feedback` from
+        /// another shell: hark updates the head in the background, writes it (keeping the
+        /// previous version as .prev) and listens on with it. Audio and state are kept in
+        /// HEAD.learn/.
+        #[arg(long, requires = "heads", conflicts_with = "wav")]
+        learn: bool,
+        /// Embedding cache holding the head's training data, for --learn (default: $HARK_CACHE,
+        /// else $XDG_CACHE_HOME/hark, else ~/.cache/hark).
+        #[arg(long, value_name = "DIR", requires = "learn")]
+        cache: Option<PathBuf>,
         #[command(flatten)]
         capture: CaptureArgs,
+    },
+    /// Tell a running `hark listen --learn` about a mistake.
+    ///
+    /// `false-alarm`: its last detection was not the wake word. `missed`: you just said the wake
+    /// word and it was not detected; the last 4 s of audio are kept as an example (so mark it
+    /// within a couple of seconds). The listener updates its head in the background.
+    Feedback {
+        /// What happened.
+        #[arg(value_enum)]
+        kind: FeedbackArg,
+        /// The head file the listener runs (its first --head).
+        #[arg(long, value_name = "FILE")]
+        head: PathBuf,
     },
     /// List the audio input devices and the formats they offer.
     Devices,
@@ -257,6 +283,23 @@ enum Command {
         #[arg(long, short)]
         quiet: bool,
     },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum FeedbackArg {
+    /// The last detection was not the wake word.
+    FalseAlarm,
+    /// The wake word was just said and not detected.
+    Missed,
+}
+
+impl From<FeedbackArg> for Feedback {
+    fn from(f: FeedbackArg) -> Feedback {
+        match f {
+            FeedbackArg::FalseAlarm => Feedback::FalseAlarm,
+            FeedbackArg::Missed => Feedback::Missed,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -355,6 +398,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             score_cmd(&backbone, head, &wav)
         }
         Command::Devices => devices_cmd(),
+        Command::Feedback { kind, head } => feedback_cmd(kind.into(), &head),
         Command::Record {
             word,
             out,
@@ -378,13 +422,16 @@ fn dispatch(cli: Cli) -> Result<()> {
             exec,
             save_detections,
             stats,
+            learn,
+            cache,
             capture,
         } => {
             let backbone = load_backbone(cli.backbone.as_deref())?;
-            let heads = if heads.is_empty() {
+            let heads_paths = heads;
+            let heads = if heads_paths.is_empty() {
                 vec![load_head(None, &backbone)?]
             } else {
-                heads
+                heads_paths
                     .iter()
                     .map(|h| load_head(Some(h), &backbone))
                     .collect::<Result<_>>()?
@@ -394,16 +441,25 @@ fn dispatch(cli: Cli) -> Result<()> {
             match wav {
                 Some(wav) => {
                     let mut source = WavSource::open(&wav)?;
-                    let summary = listen_cmd(&backbone, heads, &mut source, actions, out)?;
+                    let summary = listen_cmd(&backbone, heads, &mut source, actions, None, out)?;
                     if !json {
                         eprintln!("{}: {} detection(s)", wav.display(), summary.detections);
                     }
                     Ok(())
                 }
                 None => {
+                    let learner = match learn.then(|| heads_paths.first()).flatten() {
+                        Some(path) => {
+                            let cache = Cache::new(cache.or_else(Cache::default_dir));
+                            let l = Learner::new(&backbone, path, cache)?;
+                            feedback_keys(path);
+                            Some(l)
+                        }
+                        None => None,
+                    };
                     let mut mic = capture.open()?;
                     let started = Instant::now();
-                    let summary = listen_cmd(&backbone, heads, &mut mic, actions, out)?;
+                    let summary = listen_cmd(&backbone, heads, &mut mic, actions, learner, out)?;
                     eprintln!(
                         "hark: stopped after {:.1} s of audio ({:.1} s wall): {} detection(s), {} sample(s) dropped, {} device fault(s)",
                         mic.delivered() as f64 / 16_000.0,
@@ -523,23 +579,8 @@ fn train_cmd(backbone: &Backbone, opts: &TrainOptions, out: &Path) -> Result<()>
     Ok(())
 }
 
-/// `<file>.prev`: where the previous version of a file is kept.
-fn previous(path: &Path) -> PathBuf {
-    let mut p = path.as_os_str().to_owned();
-    p.push(".prev");
-    PathBuf::from(p)
-}
-
 fn update_cmd(backbone: &Backbone, path: &Path, opts: &TrainOptions) -> Result<()> {
-    let head = Head::load(path, Some(backbone.sha256()))?;
-    let replay_path = Replay::path_for(path);
-    if !replay_path.exists() {
-        return Err(Error::Data(format!(
-            "{}: not found; updates replay the training data that `hark train` lists there, so retrain this head with hark train",
-            replay_path.display()
-        )));
-    }
-    let replay = Replay::load(&replay_path)?;
+    let (head, replay) = train::load_for_update(backbone, path)?;
     let report = train::update(backbone, &head, &replay, opts)?;
     for (p, why) in &report.skipped {
         eprintln!("hark: skipped {}: {why}", p.display());
@@ -550,15 +591,7 @@ fn update_cmd(backbone: &Backbone, path: &Path, opts: &TrainOptions) -> Result<(
             report.missing
         );
     }
-    // Keep the previous version first, so a crash at any point leaves a loadable head and a
-    // way back.
-    hark::atomic::write_bytes(&previous(path), &head.to_bytes())?;
-    hark::atomic::write_bytes(
-        &previous(&replay_path),
-        &std::fs::read(&replay_path).map_err(|e| Error::io(&replay_path, e))?,
-    )?;
-    report.replay.save(&replay_path)?;
-    report.head.save(path)?;
+    report.commit(path, &head)?;
     let t = &report.head.info.training;
     eprintln!(
         "updated \"{}\" with {} new positive and {} new negative clip(s) in {:.2} s (update {}); threshold {:.4} → {:.4}; validation miss {:.1}% at {:.2} FA/h",
@@ -572,12 +605,12 @@ fn update_cmd(backbone: &Backbone, path: &Path, opts: &TrainOptions) -> Result<(
         t.validation_miss_rate * 100.0,
         t.validation_fa_per_hour
     );
-    eprintln!("previous version kept as {}", previous(path).display());
+    eprintln!("previous version kept as {}", previous_path(path).display());
     Ok(())
 }
 
 fn rollback_cmd(path: &Path) -> Result<()> {
-    let prev = previous(path);
+    let prev = previous_path(path);
     if !prev.exists() {
         return Err(Error::Data(format!(
             "{}: no previous version to roll back to",
@@ -589,14 +622,14 @@ fn rollback_cmd(path: &Path) -> Result<()> {
     let current = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let replay_path = Replay::path_for(path);
     let replays = (
-        std::fs::read(previous(&replay_path)),
+        std::fs::read(previous_path(&replay_path)),
         std::fs::read(&replay_path),
     );
     hark::atomic::write_bytes(path, &old.to_bytes())?;
     hark::atomic::write_bytes(&prev, &current)?;
     if let (Ok(old_replay), Ok(cur_replay)) = replays {
         hark::atomic::write_bytes(&replay_path, &old_replay)?;
-        hark::atomic::write_bytes(&previous(&replay_path), &cur_replay)?;
+        hark::atomic::write_bytes(&previous_path(&replay_path), &cur_replay)?;
     }
     eprintln!(
         "{}: rolled back to the previous version (update {}); the replaced one is now {}",
@@ -633,11 +666,60 @@ struct Summary {
     detections: u64,
 }
 
+fn feedback_cmd(kind: Feedback, head: &Path) -> Result<()> {
+    let mark = hark::learn::send(head, kind)?;
+    eprintln!(
+        "sent \"{}\" to the listener ({})",
+        kind.name(),
+        mark.display()
+    );
+    if LearnDir::for_head(head).listener_running() == Some(false) {
+        eprintln!(
+            "hark: warning: no `hark listen --learn --head {}` is running; the next one will ignore this mark",
+            head.display()
+        );
+    }
+    Ok(())
+}
+
+/// With --learn in a terminal: f⏎ marks a false alarm, m⏎ a miss (read on a thread of its own,
+/// sent as `hark feedback` would).
+fn feedback_keys(head: &Path) {
+    use std::io::{BufRead, IsTerminal};
+    if !std::io::stdin().is_terminal() {
+        return;
+    }
+    eprintln!(
+        "hark: learning: type f and Enter after a false alarm, m and Enter right after a missed wake word"
+    );
+    let head = head.to_path_buf();
+    let _ = std::thread::Builder::new()
+        .name("hark-keys".into())
+        .spawn(move || {
+            for line in std::io::stdin().lock().lines() {
+                let Ok(line) = line else { return };
+                let kind = match line.trim() {
+                    "f" | "F" => Feedback::FalseAlarm,
+                    "m" | "M" => Feedback::Missed,
+                    "" => continue,
+                    other => {
+                        eprintln!("hark: learning: `{other}`? type f (false alarm) or m (missed)");
+                        continue;
+                    }
+                };
+                if let Err(e) = hark::learn::send(&head, kind) {
+                    eprintln!("hark: learning: {e}");
+                }
+            }
+        });
+}
+
 fn listen_cmd(
     backbone: &Backbone,
     heads: Vec<Head>,
     source: &mut dyn Source,
     mut actions: Actions,
+    mut learner: Option<Learner>,
     output: Output,
 ) -> Result<Summary> {
     let mut listener = Listener::new(backbone, heads)?;
@@ -673,6 +755,9 @@ fn listen_cmd(
             }
             audio += chunk.len() as u64;
             actions.audio(&chunk)?;
+            if let Some(l) = learner.as_mut() {
+                l.audio(&chunk)?;
+            }
             listener.push(&chunk, |_, events| {
                 for d in events {
                     detections += 1;
@@ -684,11 +769,22 @@ fn listen_cmd(
                     writeln!(out, "{line}").map_err(|e| Error::io("<stdout>", e))?;
                     out.flush().map_err(|e| Error::io("<stdout>", e))?;
                     actions.detection(d)?;
+                    if let Some(l) = learner.as_mut() {
+                        l.detection(d)?;
+                    }
                 }
                 Ok(())
             })?;
             for note in actions.take_notes() {
                 eprintln!("hark: {note}");
+            }
+            if let Some(l) = learner.as_mut() {
+                if let Some(head) = l.poll()? {
+                    listener.replace_head(0, head);
+                }
+                for note in l.take_notes() {
+                    eprintln!("hark: {note}");
+                }
             }
             if periodic_stats && last_stats.elapsed().as_secs() >= 10 {
                 last_stats = Instant::now();
@@ -697,6 +793,12 @@ fn listen_cmd(
         }
     })();
     actions.finish()?;
+    if let Some(l) = learner.as_mut() {
+        l.finish();
+        for note in l.take_notes() {
+            eprintln!("hark: {note}");
+        }
+    }
     finish_stdout(result)?;
     if output.stats {
         report(audio, source);

@@ -26,6 +26,9 @@ pub struct Detection {
 pub struct Detector {
     heads: Vec<Armed>,
     embeddings: u64,
+    /// The last [`HEAD_WINDOW`] embeddings as they came (a ring), so a head swapped in while
+    /// listening starts with a full window.
+    recent: Vec<Embedding>,
 }
 
 #[derive(Debug)]
@@ -49,6 +52,26 @@ impl Detector {
         Detector {
             heads,
             embeddings: 0,
+            recent: Vec::with_capacity(HEAD_WINDOW),
+        }
+    }
+
+    /// Replaces head `index` (in the order given) by `head` without interrupting the stream:
+    /// the new head sees the same recent embeddings the old one saw, so it scores from the next
+    /// embedding on; the refractory period of the last detection still holds.
+    ///
+    /// # Panics
+    /// If there is no head `index`.
+    pub fn replace(&mut self, index: usize, head: Head) {
+        let armed = &mut self.heads[index];
+        armed.refractory_hops =
+            (f64::from(head.info.refractory_seconds) / HOP_SECONDS).ceil() as u64;
+        armed.scorer = Scorer::new(head);
+        let n = self.recent.len();
+        let oldest = (self.embeddings % HEAD_WINDOW as u64) as usize;
+        for i in 0..n {
+            let at = if n < HEAD_WINDOW { i } else { (oldest + i) % n };
+            armed.scorer.push(&self.recent[at]);
         }
     }
 
@@ -62,6 +85,11 @@ impl Detector {
     /// head; `None` while the first window fills).
     pub fn push(&mut self, e: &Embedding, out: &mut Vec<Detection>) -> Option<f32> {
         let k = self.embeddings;
+        if self.recent.len() < HEAD_WINDOW {
+            self.recent.push(*e);
+        } else {
+            self.recent[(k % HEAD_WINDOW as u64) as usize] = *e;
+        }
         self.embeddings += 1;
         let mut first = None;
         for (i, armed) in self.heads.iter_mut().enumerate() {
@@ -90,6 +118,7 @@ impl Detector {
     /// Starts a new stream.
     pub fn reset(&mut self) {
         self.embeddings = 0;
+        self.recent.clear();
         for a in &mut self.heads {
             a.scorer.reset();
             a.last_fire = None;

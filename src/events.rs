@@ -17,15 +17,65 @@ pub const SAVE_BEFORE: f64 = 2.0;
 pub const SAVE_AFTER: f64 = 0.5;
 const RATE: f64 = 16_000.0;
 
+/// The last few seconds of a 16 kHz stream, addressed by stream time.
+#[derive(Debug, Default)]
+pub struct AudioHistory {
+    samples: VecDeque<f32>,
+    keep: usize,
+    consumed: u64,
+}
+
+impl AudioHistory {
+    /// Keeps the last `seconds` of audio.
+    pub fn new(seconds: f64) -> Self {
+        let keep = (seconds * RATE) as usize;
+        AudioHistory {
+            samples: VecDeque::with_capacity(keep),
+            keep,
+            consumed: 0,
+        }
+    }
+
+    /// Appends the next chunk of the stream.
+    pub fn push(&mut self, chunk: &[f32]) {
+        self.consumed += chunk.len() as u64;
+        if self.keep > 0 {
+            self.samples.extend(chunk);
+            let excess = self.samples.len().saturating_sub(self.keep);
+            self.samples.drain(..excess);
+        }
+    }
+
+    /// Seconds of stream seen so far.
+    pub fn seconds(&self) -> f64 {
+        self.consumed as f64 / RATE
+    }
+
+    /// The audio between stream times `from` and `to` (seconds), as far as it is still kept.
+    pub fn between(&self, from: f64, to: f64) -> Vec<f32> {
+        let first = self.consumed - self.samples.len() as u64;
+        let start = ((from * RATE).round().max(0.0) as u64).clamp(first, self.consumed);
+        let end = ((to * RATE).round().max(0.0) as u64).clamp(start, self.consumed);
+        self.samples
+            .range((start - first) as usize..(end - first) as usize)
+            .copied()
+            .collect()
+    }
+
+    /// The last `seconds` of audio (less at the start of the stream).
+    pub fn last(&self, seconds: f64) -> Vec<f32> {
+        let now = self.seconds();
+        self.between(now - seconds, now)
+    }
+}
+
 /// Detection side effects: `--exec` and `--save-detections`.
 #[derive(Debug, Default)]
 pub struct Actions {
     exec: Option<String>,
     save_dir: Option<PathBuf>,
-    history: VecDeque<f32>,
-    keep: usize,
-    consumed: u64,
-    pending: Vec<(Detection, u64)>,
+    history: AudioHistory,
+    pending: Vec<(Detection, f64)>,
     children: Vec<Child>,
     saved: Vec<PathBuf>,
     notes: Vec<String>,
@@ -40,27 +90,21 @@ impl Actions {
             std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
         }
         let keep = if save_dir.is_some() {
-            ((SAVE_BEFORE + SAVE_AFTER + 0.5) * RATE) as usize
+            SAVE_BEFORE + SAVE_AFTER + 0.5
         } else {
-            0
+            0.0
         };
         Ok(Actions {
             exec,
             save_dir,
-            keep,
-            history: VecDeque::with_capacity(keep),
+            history: AudioHistory::new(keep),
             ..Default::default()
         })
     }
 
     /// Records a chunk of audio the pipeline is about to consume; writes the saves it completes.
     pub fn audio(&mut self, chunk: &[f32]) -> Result<()> {
-        self.consumed += chunk.len() as u64;
-        if self.keep > 0 {
-            self.history.extend(chunk);
-            let excess = self.history.len().saturating_sub(self.keep);
-            self.history.drain(..excess);
-        }
+        self.history.push(chunk);
         self.flush(false)?;
         self.reap();
         Ok(())
@@ -85,8 +129,7 @@ impl Actions {
             }
         }
         if self.save_dir.is_some() {
-            let due = ((d.time + SAVE_AFTER) * RATE).round() as u64;
-            self.pending.push((d.clone(), due));
+            self.pending.push((d.clone(), d.time + SAVE_AFTER));
         }
         Ok(())
     }
@@ -124,7 +167,7 @@ impl Actions {
         };
         let mut i = 0;
         while i < self.pending.len() {
-            if !all && self.pending[i].1 > self.consumed {
+            if !all && self.pending[i].1 > self.history.seconds() {
                 i += 1;
                 continue;
             }
@@ -136,18 +179,18 @@ impl Actions {
     }
 
     fn save(&self, dir: &Path, d: &Detection) -> Result<PathBuf> {
-        let first = self.consumed - self.history.len() as u64;
-        let start = (((d.time - SAVE_BEFORE) * RATE).round().max(0.0) as u64).max(first);
-        let end = (((d.time + SAVE_AFTER) * RATE).round() as u64).min(self.consumed);
-        let (a, b) = ((start - first) as usize, (end.max(start) - first) as usize);
-        let samples: Vec<f32> = self.history.range(a..b).copied().collect();
-        let safe: String = d
-            .word
-            .chars()
-            .map(|c| if c.is_alphanumeric() { c } else { '_' })
-            .collect();
-        let path = dir.join(format!("{safe}-{:010.2}s.wav", d.time));
+        let samples = self
+            .history
+            .between(d.time - SAVE_BEFORE, d.time + SAVE_AFTER);
+        let path = dir.join(format!("{}-{:010.2}s.wav", file_safe(&d.word), d.time));
         crate::wav::write_wav(&path, &samples, 16_000)?;
         Ok(path)
     }
+}
+
+/// `word` with everything but letters and digits replaced by `_`, for file names.
+pub(crate) fn file_safe(word: &str) -> String {
+    word.chars()
+        .map(|c| if c.is_alphanumeric() { c } else { '_' })
+        .collect()
 }

@@ -38,6 +38,7 @@ pub mod eval;
 pub mod events;
 pub mod frontend;
 pub mod head;
+pub mod learn;
 pub mod listen;
 pub mod npy;
 pub mod record;

@@ -99,6 +99,12 @@ impl Listener {
         self.detector.heads()
     }
 
+    /// Swaps head `index` (in the order given) for `head` between two chunks, keeping the
+    /// stream's state (see [`Detector::replace`]).
+    pub fn replace_head(&mut self, index: usize, head: Head) {
+        self.detector.replace(index, head);
+    }
+
     /// Feeds 16 kHz samples; calls `on_step` for every embedding they complete, with the
     /// detections made at that step.
     pub fn push(

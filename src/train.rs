@@ -1345,6 +1345,42 @@ pub fn update(
     })
 }
 
+/// `<file>.prev`: where the previous version of a head (or its replay manifest) is kept.
+pub fn previous_path(path: &Path) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(".prev");
+    PathBuf::from(p)
+}
+
+/// Loads the head at `path` and the replay manifest beside it, ready for [`update`].
+pub fn load_for_update(backbone: &Backbone, path: &Path) -> Result<(Head, Replay)> {
+    let head = Head::load(path, Some(backbone.sha256()))?;
+    let replay_path = Replay::path_for(path);
+    if !replay_path.exists() {
+        return Err(Error::Data(format!(
+            "{}: not found; updates replay the training data that `hark train` lists there, so retrain this head with hark train",
+            replay_path.display()
+        )));
+    }
+    Ok((head, Replay::load(&replay_path)?))
+}
+
+impl UpdateReport {
+    /// Writes the updated head and manifest over `path` and its `.replay`, keeping the ones they
+    /// replace (`old`) as `.prev`. Every write is atomic and the previous version is written
+    /// first, so a crash at any point leaves a loadable head and a way back.
+    pub fn commit(&self, path: &Path, old: &Head) -> Result<()> {
+        let replay_path = Replay::path_for(path);
+        crate::atomic::write_bytes(&previous_path(path), &old.to_bytes())?;
+        crate::atomic::write_bytes(
+            &previous_path(&replay_path),
+            &std::fs::read(&replay_path).map_err(|e| Error::io(&replay_path, e))?,
+        )?;
+        self.replay.save(&replay_path)?;
+        self.head.save(path)
+    }
+}
+
 impl TrainOptions {
     /// Settings for `hark update`: a short fine-tuning at a lower learning rate.
     pub fn for_update(positives: Vec<PathBuf>, negatives: Vec<PathBuf>, cache: Cache) -> Self {

@@ -327,3 +327,40 @@ fn eval_prints_the_curve_and_draws_it() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("*.svg"));
 }
+
+/// `--learn` and `hark feedback` refuse what cannot work, naming the file and the reason,
+/// before any audio is opened.
+#[test]
+fn learning_refuses_heads_it_cannot_update() {
+    let dir = tempfile::tempdir().unwrap();
+    // Without --head there is nothing to update (the built-in head has no training data here).
+    let o = hark(&["listen", "--learn"]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--head"));
+    // A head without the replay manifest `hark train` writes beside it.
+    let head = dir.path().join("computer.head");
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/models/computer.head"),
+        &head,
+    )
+    .unwrap();
+    let o = hark(&["listen", "--learn", "--head", head.to_str().unwrap()]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("computer.head.replay: not found") && err.contains("retrain"),
+        "{err}"
+    );
+    assert!(!dir.path().join("computer.head.learn").exists());
+    // Feedback for a head that is not there.
+    let o = hark(&["feedback", "missed", "--head", "/nonexistent/x.head"]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent/x.head: no such head file"));
+    // Feedback with no listener running: sent, with a warning that nobody will read it.
+    let o = hark(&["feedback", "false-alarm", "--head", head.to_str().unwrap()]);
+    assert!(o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("no `hark listen --learn"), "{err}");
+    let marks = std::fs::read_dir(dir.path().join("computer.head.learn/inbox")).unwrap();
+    assert_eq!(marks.count(), 1);
+}

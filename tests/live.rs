@@ -149,6 +149,16 @@ fn detection_times(json_lines: &str) -> Vec<(String, f64)> {
 /// Starts `hark ARGS` against the daemon, waits until it captures, plays `samples`, and
 /// returns its stdout and stderr once it exits.
 fn run_live(pulse: &Pulse, args: &[&str], samples: Vec<f32>) -> (String, String) {
+    run_live_with(pulse, args, samples, |_| {})
+}
+
+/// [`run_live`], calling `on_line` with each line of stdout as it is printed.
+fn run_live_with(
+    pulse: &Pulse,
+    args: &[&str],
+    samples: Vec<f32>,
+    mut on_line: impl FnMut(&str) + Send + 'static,
+) -> (String, String) {
     let mut child = pulse
         .command(env!("CARGO_BIN_EXE_hark"))
         .args(args)
@@ -156,6 +166,17 @@ fn run_live(pulse: &Pulse, args: &[&str], samples: Vec<f32>) -> (String, String)
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let out_reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in BufReader::new(stdout).lines() {
+            let line = line.unwrap();
+            on_line(&line);
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
     let stderr = child.stderr.take().unwrap();
     let reader = std::thread::spawn(move || {
         let mut all = String::new();
@@ -196,8 +217,7 @@ fn run_live(pulse: &Pulse, args: &[&str], samples: Vec<f32>) -> (String, String)
         std::thread::sleep(Duration::from_millis(50));
     }
     player.join().unwrap();
-    let mut stdout = String::new();
-    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut stdout).unwrap();
+    let stdout = out_reader.join().unwrap();
     let stderr = reader.join().unwrap();
     assert!(child.wait().unwrap().success(), "{stderr}");
     (stdout, stderr)
@@ -313,5 +333,162 @@ fn record_saves_each_good_take_and_refuses_a_silent_one() {
         );
         let after = (audio.len() - span.end) as f64 / 16_000.0;
         assert!((0.35..0.65).contains(&after), "{p:?}: {after}");
+    }
+}
+
+fn hark_json(args: &[&str]) -> Vec<(String, f64)> {
+    let out = Command::new(env!("CARGO_BIN_EXE_hark"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    detection_times(&String::from_utf8(out.stdout).unwrap())
+}
+
+/// The learning loop while listening: a head trained on the fixture fires on a word that is not
+/// its own; `hark feedback false-alarm` from another process marks it; the listener updates
+/// the head in the background, writes it, and goes on with it, so the same clip played again
+/// in the same stream is judged by the new head: the live detections are the old head's up to
+/// the feedback and the new head's after it, and the two heads differ on the replayed clip.
+#[test]
+fn feedback_updates_the_head_and_the_listener_uses_it_at_once() {
+    use hark::backbone::Backbone;
+    use hark::dataset::Cache;
+    use hark::train::{Replay, TrainOptions, train};
+    let Some(pulse) = Pulse::start() else { return };
+    let fixture = |p: &str| {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(p)
+    };
+    let work = tempfile::tempdir().unwrap();
+    let head_path = work.path().join("computer.head");
+    let cache = work.path().join("cache");
+    // Trained without the other words among its negatives, the head fires on one of them.
+    let mut o = TrainOptions::new(
+        "computer",
+        vec![fixture("train/computer")],
+        vec![fixture("speech.wav")],
+    );
+    (o.seed, o.hidden, o.max_epochs, o.copies, o.progress) = (7, 16, 15, 3, false);
+    o.cache = Cache::new(Some(cache.clone()));
+    let report = train(&Backbone::builtin().unwrap(), &o).unwrap();
+    report.head.save(&head_path).unwrap();
+    report.replay.save(&Replay::path_for(&head_path)).unwrap();
+    let old_bytes = std::fs::read(&head_path).unwrap();
+
+    // Two plays of a held-out negative clip the head fires on, 10 s apart.
+    let head_arg = head_path.to_str().unwrap().to_string();
+    let stream_path = work.path().join("stream.wav");
+    let mut found = None;
+    let mut others: Vec<PathBuf> = std::fs::read_dir(fixture("train/other"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    others.sort();
+    for clip in &others {
+        let x = hark::wav::read_wav(clip).unwrap();
+        let mut stream = vec![0.0f32; 16_000];
+        stream.extend(&x);
+        stream.extend(vec![0.0f32; 160_000]);
+        stream.extend(&x);
+        stream.extend(vec![0.0f32; 24_000]);
+        hark::wav::write_wav(&stream_path, &stream, 16_000).unwrap();
+        let old = hark_json(&[
+            "listen",
+            "--json",
+            "--head",
+            &head_arg,
+            "--wav",
+            stream_path.to_str().unwrap(),
+        ]);
+        if old.len() == 2 {
+            found = Some((stream, old));
+            break;
+        }
+    }
+    let (stream, old) = found.expect("the fixture head fires on one of the other clips");
+    let first = old[0].1;
+    let seconds = stream.len() as f64 / 16_000.0;
+
+    let duration = format!("{:.2}", seconds - 0.3);
+    let sender = head_arg.clone();
+    let mut sent = false;
+    let (stdout, stderr) = run_live_with(
+        &pulse,
+        &[
+            "listen",
+            "--json",
+            "--learn",
+            "--head",
+            &head_arg,
+            "--cache",
+            cache.to_str().unwrap(),
+            "--duration",
+            &duration,
+        ],
+        stream,
+        move |_| {
+            if !sent {
+                sent = true;
+                let ok = Command::new(env!("CARGO_BIN_EXE_hark"))
+                    .args(["feedback", "false-alarm", "--head", &sender])
+                    .status()
+                    .unwrap();
+                assert!(ok.success());
+            }
+        },
+    );
+    assert!(
+        stderr.contains("is a false alarm; learning from it"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("head updated from 1 false alarm(s)"),
+        "{stderr}"
+    );
+
+    // The head on disk is the update; the old one is kept beside it.
+    let new_head = hark::head::Head::load(&head_path, None).unwrap();
+    assert_eq!(new_head.info.training.updates, 1);
+    assert_eq!(
+        std::fs::read(format!("{head_arg}.prev")).unwrap(),
+        old_bytes
+    );
+    let learn = work.path().join("computer.head.learn");
+    let count = |d: &str| std::fs::read_dir(learn.join(d)).unwrap().count();
+    assert_eq!(
+        (count("learned"), count("negative"), count("inbox")),
+        (1, 0, 0)
+    );
+
+    // The new head does not fire on the second play; the old one did.
+    let new = hark_json(&[
+        "listen",
+        "--json",
+        "--head",
+        &head_arg,
+        "--wav",
+        stream_path.to_str().unwrap(),
+    ]);
+    assert!(
+        new.iter().all(|(_, t)| (t - old[1].1).abs() > 1.0),
+        "{new:?}"
+    );
+    let mut expected = vec![old[0].clone()];
+    expected.extend(new.into_iter().filter(|(_, t)| *t > first + 3.0));
+    let live = detection_times(&stdout);
+    assert_eq!(
+        live.len(),
+        expected.len(),
+        "{live:?} vs {expected:?}\n{stderr}"
+    );
+    for ((w, t), (we, te)) in live.iter().zip(&expected) {
+        assert_eq!(w, we);
+        assert!((t - te).abs() <= 0.5, "{live:?} vs {expected:?}\n{stderr}");
     }
 }

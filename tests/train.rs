@@ -273,6 +273,43 @@ fn streaming_listener_agrees_with_the_batch_path() {
     }
 }
 
+/// A head swapped in mid-stream (as `listen --learn` does) scores from the next embedding on
+/// exactly as if it had run from the start: it inherits the recent embeddings.
+#[test]
+fn a_head_swapped_in_mid_stream_scores_as_if_it_had_run_all_along() {
+    let backbone = Backbone::builtin().unwrap();
+    let old = bundled_head();
+    let new = trained(2);
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("audio/computer-demo.wav");
+    let samples = hark::wav::read_wav(&demo).unwrap();
+    let embeddings = hark::embedder::embed_samples(&backbone, &samples).unwrap();
+    let (batch_old, batch_new) = (score_all(&old, &embeddings), score_all(&new, &embeddings));
+    assert_ne!(batch_old, batch_new);
+    // Swap at 0.7 s (before the first window is full) and at 6.1 s.
+    for swap_at in [11_200, 97_600] {
+        let mut listener = Listener::new(&backbone, vec![old.clone()]).unwrap();
+        let mut streamed = Vec::new();
+        let mut k = None;
+        for (i, chunk) in samples.chunks(1_600).enumerate() {
+            if i * 1_600 == swap_at {
+                listener.replace_head(0, new.clone());
+                k = Some(streamed.len());
+            }
+            listener
+                .push(chunk, |step, _| {
+                    streamed.extend(step.score);
+                    Ok(())
+                })
+                .unwrap();
+        }
+        assert_eq!(streamed.len(), batch_new.len());
+        // Scores up to the swap are the old head's, after it the new head's.
+        let k = k.unwrap();
+        assert_eq!(streamed[..k], batch_old[..k], "swap at {swap_at}");
+        assert_eq!(streamed[k..], batch_new[k..], "swap at {swap_at}");
+    }
+}
+
 #[test]
 fn eval_reports_a_consistent_det_curve() {
     let backbone = Backbone::builtin().unwrap();
