@@ -394,3 +394,65 @@ fn update_on_false_alarms_lowers_them_and_keeps_the_positives() {
     assert!(hits(&up.head) >= hits(&head), "positives lost");
     assert_eq!(up.replay.entries.len(), report.replay.entries.len() + 2);
 }
+
+/// The learner as `listen --learn` drives it: a word the head misses is marked with
+/// `hark feedback missed` (the same mark file), kept from the listener's recent audio, learned
+/// by a background update written over the head file, and handed back; the clip now scores
+/// higher, and the clip has moved to `learned/`.
+#[test]
+fn a_marked_miss_is_learned_in_the_background() {
+    use hark::learn::{Feedback, LearnDir, Learner, send};
+    let backbone = Backbone::builtin().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let mut o = options(7);
+    o.cache = Cache::new(Some(work.path().join("cache")));
+    let report = train(&backbone, &o).unwrap();
+    let head_path = work.path().join("computer.head");
+    report.head.save(&head_path).unwrap();
+    report
+        .replay
+        .save(&hark::train::Replay::path_for(&head_path))
+        .unwrap();
+    // The held-out clip the head misses most clearly.
+    let (clip, before) = wavs("train/computer")
+        .into_iter()
+        .map(|p| {
+            let s = best_score(&backbone, &report.head, &p);
+            (p, s)
+        })
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .unwrap();
+    assert!(before < report.head.info.threshold, "{clip:?}: {before}");
+
+    let mut learner = Learner::new(&backbone, &head_path, o.cache.clone()).unwrap();
+    let mut audio = vec![0.0f32; 8_000];
+    audio.extend(hark::wav::read_wav(&clip).unwrap());
+    audio.extend(vec![0.0f32; 4_000]);
+    learner.audio(&audio).unwrap();
+    send(&head_path, Feedback::Missed).unwrap();
+    let started = std::time::Instant::now();
+    let new = loop {
+        if let Some(h) = learner.poll().unwrap() {
+            break h;
+        }
+        assert!(started.elapsed().as_secs() < 60, "no update");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let notes = learner.take_notes().join("\n");
+    assert!(notes.contains("as a missed \"computer\""), "{notes}");
+    assert!(
+        notes.contains("0 false alarm(s) and 1 missed word(s)"),
+        "{notes}"
+    );
+    assert_eq!(new.info.training.updates, 1);
+    let on_disk = Head::load(&head_path, None).unwrap();
+    assert_eq!(on_disk.to_bytes(), new.to_bytes());
+    let after = best_score(&backbone, &new, &clip);
+    assert!(after > before, "{before} → {after}");
+    let dir = LearnDir::for_head(&head_path);
+    let n = |d: PathBuf| std::fs::read_dir(d).unwrap().count();
+    assert_eq!(n(dir.learned()), 1);
+    assert_eq!(n(dir.waiting(Feedback::Missed)), 0);
+    assert_eq!(n(dir.inbox()), 0);
+    assert!(learner.finish().is_none());
+}
