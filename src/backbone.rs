@@ -16,6 +16,7 @@
 //! the reference the streaming path is tested against (bit-identical in tract) and benchmarked
 //! against.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -62,8 +63,9 @@ pub struct Backbone {
 struct Planned {
     /// The streaming plan: one group of 8 frames in, one embedding out.
     pulse: Arc<TypedRunnableModel>,
-    /// The model bytes, for planning the windowed reference when it is asked for.
-    bytes: Vec<u8>,
+    /// The model bytes, for planning the windowed reference when it is asked for (borrowed
+    /// from the binary for the built-in model, so they are not held twice).
+    bytes: Cow<'static, [u8]>,
     sha256: String,
     origin: PathBuf,
 }
@@ -80,7 +82,10 @@ impl std::fmt::Debug for Backbone {
 impl Backbone {
     /// The copy of `embedding_model.onnx` compiled into the binary.
     pub fn builtin() -> Result<Self> {
-        Self::from_bytes(BUILTIN_MODEL, Path::new("<built-in embedding_model.onnx>"))
+        Self::plan(
+            Cow::Borrowed(BUILTIN_MODEL),
+            Path::new("<built-in embedding_model.onnx>"),
+        )
     }
 
     /// Loads an ONNX backbone from a file, e.g. to try another export of the same network.
@@ -96,11 +101,15 @@ impl Backbone {
 
     /// Loads a backbone from ONNX bytes; `origin` names them in errors and in [`Backbone::origin`].
     pub fn from_bytes(bytes: &[u8], origin: &Path) -> Result<Self> {
+        Self::plan(Cow::Owned(bytes.to_vec()), origin)
+    }
+
+    fn plan(bytes: Cow<'static, [u8]>, origin: &Path) -> Result<Self> {
         let fail = |problem: String| Error::Backbone {
             path: origin.to_path_buf(),
             problem,
         };
-        let pulse = pulse_plan(bytes).map_err(|e| {
+        let pulse = pulse_plan(&bytes).map_err(|e| {
             fail(format!(
                 "not a usable speech_embedding ONNX model ({})",
                 root_cause(&e)
@@ -109,8 +118,8 @@ impl Backbone {
         let backbone = Backbone {
             inner: Arc::new(Planned {
                 pulse,
-                bytes: bytes.to_vec(),
-                sha256: hex(&Sha256::digest(bytes)),
+                sha256: hex(&Sha256::digest(&bytes)),
+                bytes,
                 origin: origin.to_path_buf(),
             }),
         };

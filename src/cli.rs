@@ -723,6 +723,7 @@ fn listen_cmd(
     output: Output,
 ) -> Result<Summary> {
     let mut listener = Listener::new(backbone, heads)?;
+    hark::memory::release_startup();
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let mut detections = 0u64;

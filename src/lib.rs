@@ -40,6 +40,7 @@ pub mod frontend;
 pub mod head;
 pub mod learn;
 pub mod listen;
+pub mod memory;
 pub mod npy;
 pub mod record;
 pub mod resample;

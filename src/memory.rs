@@ -1,0 +1,54 @@
+//! Giving back the memory only start-up needed, so a listener that runs for days stays small.
+//!
+//! Planning the backbone runs a lot of tract's code once (ONNX parsing, graph rewriting,
+//! pulsification) and leaves freed heap behind. Listening afterwards touches a small part of
+//! the binary. [`release_startup`] returns both to the system: freed heap through glibc's
+//! `malloc_trim`, and the binary's clean code and read-only pages through
+//! `madvise(MADV_PAGEOUT)`; pages still in use fault back in on their next touch. Both calls
+//! are advice: where they do not exist (other systems, older kernels) nothing happens.
+
+/// Returns freed heap and the executable's resident clean pages to the system (Linux; a no-op
+/// elsewhere). Call it once the pipeline is planned, before the long-running loop.
+pub fn release_startup() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free heap memory to the kernel; it takes no pointers.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+    #[cfg(target_os = "linux")]
+    page_out_executable();
+}
+
+/// `madvise(MADV_PAGEOUT)` over every read-only mapping of our own executable file.
+#[cfg(target_os = "linux")]
+fn page_out_executable() {
+    let (Ok(exe), Ok(maps)) = (
+        std::fs::read_link("/proc/self/exe"),
+        std::fs::read_to_string("/proc/self/maps"),
+    ) else {
+        return;
+    };
+    for line in maps.lines() {
+        // start-end perms offset dev inode path
+        let mut fields = line.split_whitespace();
+        let (Some(range), Some(perms)) = (fields.next(), fields.next()) else {
+            continue;
+        };
+        let path = fields.nth(3);
+        if perms.contains('w') || path.map(std::path::Path::new) != Some(exe.as_path()) {
+            continue;
+        }
+        let Some((a, b)) = range.split_once('-') else {
+            continue;
+        };
+        let (Ok(start), Ok(end)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16))
+        else {
+            continue;
+        };
+        // SAFETY: the range is one of our own read-only file mappings, whole pages as the kernel
+        // listed them; MADV_PAGEOUT only drops clean pages, which fault back in unchanged.
+        unsafe {
+            libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_PAGEOUT);
+        }
+    }
+}
