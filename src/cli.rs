@@ -1032,6 +1032,13 @@ fn eval_cmd(
         r.miss_rate_noisy * 100.0,
         r.fa_per_hour
     );
+    if let Some((median, p90)) = r.latency {
+        println!(
+            "detection latency after the end of the word: median {:.0} ms, 90th percentile {:.0} ms",
+            median * 1000.0,
+            p90 * 1000.0
+        );
+    }
     if let Some(p) = plot {
         hark::eval::plot_det(&r, &head.info.word, p)?;
         eprintln!("DET curve drawn to {}", p.display());

@@ -40,6 +40,9 @@ pub struct EvalReport {
     pub miss_rate_noisy: f64,
     /// False alarms per hour at the threshold.
     pub fa_per_hour: f64,
+    /// Detection latency at the threshold, over the hits: seconds from the end of the word
+    /// (found by the VAD) to the detection, as (median, 90th percentile); `None` without hits.
+    pub latency: Option<(f64, f64)>,
     /// (threshold, miss rate, false alarms per hour) across thresholds: the DET curve.
     pub curve: Vec<(f32, f64, f64)>,
     /// Negative files that could not be read, with the reason.
@@ -194,27 +197,30 @@ pub fn evaluate(
         .iter()
         .map(|e| score_all(head, e))
         .collect();
-    // Each positive clip's best score inside its hit window, clean and noisy.
+    // Each positive clip's best score inside its hit window, clean and noisy, and how long
+    // after the word's end the first score at the threshold came.
     let mut best = [Vec::new(), Vec::new()];
+    let mut latencies = Vec::new();
     for (si, emb) in embedded[n_neg..].iter().enumerate() {
         let noisy = si >= groups.len();
         let group = &groups[si % groups.len()];
         let paths: Vec<PathBuf> = group.iter().map(|&i| pos_files[i].clone()).collect();
         let spans = clip_spans(&paths)?;
         let scores = score_all(head, emb);
-        for (start, end) in spans {
+        for (start, end, word_end) in spans {
             let lo = start;
             let hi = end + (LATE * 16_000.0) as u64;
-            let m = scores
+            let window: Vec<(u64, f32)> = scores
                 .iter()
                 .enumerate()
-                .filter(|(i, _)| {
-                    let t = samples_at_embedding((i + HEAD_WINDOW - 1) as u64);
-                    t >= lo && t <= hi
-                })
-                .map(|(_, &s)| s)
-                .fold(0.0f32, f32::max);
+                .map(|(i, &s)| (samples_at_embedding((i + HEAD_WINDOW - 1) as u64), s))
+                .filter(|&(t, _)| t >= lo && t <= hi)
+                .collect();
+            let m = window.iter().map(|&(_, s)| s).fold(0.0f32, f32::max);
             best[usize::from(noisy)].push(m);
+            if let Some(&(t, _)) = window.iter().find(|&&(_, s)| s >= head.info.threshold) {
+                latencies.push((t as f64 - word_end as f64) / 16_000.0);
+            }
         }
     }
     let fa = |t: f32| -> f64 {
@@ -234,7 +240,11 @@ pub fn evaluate(
         })
         .collect();
     let t = head.info.threshold;
+    latencies.sort_by(f64::total_cmp);
+    let quantile = |q: f64| latencies[((latencies.len() - 1) as f64 * q).round() as usize];
+    let latency = (!latencies.is_empty()).then(|| (quantile(0.5), quantile(0.9)));
     Ok(EvalReport {
+        latency,
         clips: pos_files.len(),
         negative_hours,
         threshold: t,
@@ -247,15 +257,17 @@ pub fn evaluate(
     })
 }
 
-/// Lengths (in 16 kHz samples) of clips, reading only their headers.
-fn clip_spans(paths: &[PathBuf]) -> Result<Vec<(u64, u64)>> {
+/// Where each clip is in its stream, as [`build_stream`] lays them out: (start, end, end of the
+/// word), in 16 kHz samples.
+fn clip_spans(paths: &[PathBuf]) -> Result<Vec<(u64, u64, u64)>> {
     let mut at = 0u64;
     let mut out = Vec::with_capacity(paths.len());
     for p in paths {
-        let info = crate::wav::WavFile::open(p)?.info();
-        let len = (info.frames * 16_000).div_ceil(u64::from(info.sample_rate));
+        let clip = read_wav(p)?;
+        let len = clip.len() as u64;
         let start = at + (BEFORE * 16_000.0) as u64;
-        out.push((start, start + len));
+        let word_end = crate::vad::locate_word(&clip).map_or(len, |w| w.end as u64);
+        out.push((start, start + len, start + word_end));
         at = start + len + (AFTER * 16_000.0) as u64;
     }
     Ok(out)
