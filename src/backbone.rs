@@ -155,6 +155,23 @@ impl Backbone {
             backbone: self.clone(),
             input: Vec::with_capacity(GROUP_FRAMES * N_MELS),
             groups: 0,
+            windowed: None,
+        })
+    }
+
+    /// A stream that runs the windowed reference instead (see [`Backbone::windowed`]): the same
+    /// embeddings at the same points of the stream as [`Backbone::stream`], at about seven times
+    /// the cost. For comparisons (`hark listen --windowed-backbone`), not for use.
+    pub fn windowed_stream(&self) -> Result<BackboneStream> {
+        Ok(BackboneStream {
+            state: self.spawn()?,
+            backbone: self.clone(),
+            input: Vec::with_capacity(GROUP_FRAMES * N_MELS),
+            groups: 0,
+            windowed: Some((
+                self.windowed()?,
+                Vec::with_capacity(FIRST_WINDOW_END + GROUP_FRAMES),
+            )),
         })
     }
 
@@ -206,6 +223,8 @@ pub struct BackboneStream {
     backbone: Backbone,
     input: Vec<f32>,
     groups: u64,
+    /// The windowed reference and its last frames, when this stream runs it instead.
+    windowed: Option<(WindowedBackbone, Vec<MelFrame>)>,
 }
 
 impl std::fmt::Debug for BackboneStream {
@@ -227,6 +246,18 @@ impl BackboneStream {
                 group.len()
             )));
         }
+        if let Some((window, frames)) = &mut self.windowed {
+            // The last 80 frames; embedding k is the window of frames 8k…8k+75, produced when
+            // frame 8k+79 arrives, as the streaming plan produces it.
+            frames.extend_from_slice(group);
+            let excess = frames.len().saturating_sub(FIRST_WINDOW_END);
+            frames.drain(..excess);
+            self.groups += 1;
+            if self.groups < FIRST_GROUPS {
+                return Ok(None);
+            }
+            return window.embed_window(&frames[..WINDOW_FRAMES]).map(Some);
+        }
         let origin = self.backbone.origin().to_path_buf();
         let output = run_frames(&mut self.state, &mut self.input, group, &origin)?;
         self.groups += 1;
@@ -245,6 +276,9 @@ impl BackboneStream {
     pub fn reset(&mut self) -> Result<()> {
         self.state = self.backbone.spawn()?;
         self.groups = 0;
+        if let Some((_, frames)) = &mut self.windowed {
+            frames.clear();
+        }
         Ok(())
     }
 }

@@ -45,6 +45,15 @@ impl Embedder {
         })
     }
 
+    /// A stream at its start running the windowed reference backbone (see
+    /// [`Backbone::windowed_stream`]); for comparisons only.
+    pub fn windowed(backbone: &Backbone) -> Result<Self> {
+        Ok(Embedder {
+            backbone: backbone.windowed_stream()?,
+            ..Self::new(backbone)?
+        })
+    }
+
     /// Embeddings produced since the start of the stream.
     pub fn produced(&self) -> u64 {
         self.produced

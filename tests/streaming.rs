@@ -71,3 +71,25 @@ fn streaming_backbone_equals_windowed_over_a_minute() {
     // Not trivially equal: the embeddings move with the speech.
     assert!(max_abs_diff(&streamed[..1], &streamed[100..101]) > 0.1);
 }
+
+/// The windowed stream (`listen --windowed-backbone`, the benchmark's openWakeWord-style
+/// comparison) gives the streaming embeddings at the same points of the stream.
+#[test]
+fn windowed_stream_equals_the_streaming_backbone() {
+    let x = speech();
+    let backbone = Backbone::builtin().unwrap();
+    let run = |mut e: Embedder| {
+        let mut out = Vec::new();
+        let mut counts = Vec::new();
+        for c in x.chunks(3_000) {
+            counts.push(e.push(c, &mut out).unwrap());
+        }
+        (out, counts)
+    };
+    let (streamed, at) = run(Embedder::new(&backbone).unwrap());
+    let (windowed, at_w) = run(Embedder::windowed(&backbone).unwrap());
+    assert_eq!(at, at_w, "embeddings complete at the same chunks");
+    assert!(streamed.len() > 150);
+    let err = max_abs_diff(&windowed, &streamed);
+    assert!(err <= 1e-4, "max error {err}");
+}
