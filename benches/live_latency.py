@@ -1,7 +1,12 @@
 #!/usr/bin/env python3
 """How long after the audio a live detection is printed: the capture path's own delay.
 
-    python3 benches/live_latency.py [target/release/hark] [audio/computer-demo.wav]
+    python3 benches/live_latency.py [HARK_COMMAND] [WAV]
+
+HARK_COMMAND defaults to target/release/hark and may carry a wrapper, e.g.
+"/usr/bin/time -f '%U %S %M' target/release/hark" for CPU and peak RSS; WAV defaults to
+audio/computer-demo.wav (16 kHz mono 16-bit). hark runs with --stats; its closing stats are
+printed at the end.
 
 Starts a private PulseAudio daemon whose default source is a FIFO (module-pipe-source, the
 virtual microphone of tests/live.rs), runs `hark listen --json` on it, writes the WAV into the
@@ -15,6 +20,7 @@ Needs `pulseaudio` and `pactl` (pulseaudio-utils). Standard library only.
 """
 import json
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -24,7 +30,7 @@ import wave
 
 
 def main():
-    hark = sys.argv[1] if len(sys.argv) > 1 else "target/release/hark"
+    hark = shlex.split(sys.argv[1] if len(sys.argv) > 1 else "target/release/hark")
     wav = sys.argv[2] if len(sys.argv) > 2 else "audio/computer-demo.wav"
     with wave.open(wav, "rb") as w:
         assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (16000, 1, 2), \
@@ -49,7 +55,7 @@ def main():
                 break
             time.sleep(0.1)
         proc = subprocess.Popen(
-            [hark, "listen", "--json", "--duration", f"{seconds - 0.3:.2f}"],
+            [*hark, "listen", "--json", "--stats", "--duration", f"{seconds - 0.3:.2f}"],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         while not subprocess.run(["pactl", "list", "short", "source-outputs"], env=env,
                                  capture_output=True).stdout.strip():
@@ -77,6 +83,8 @@ def main():
             print(f"{d['word']} at {d['time']:.2f} s of audio: printed {delay * 1000:.0f} ms later")
         player.join()
         proc.wait()
+        for line in proc.stderr.read().splitlines()[-3:]:
+            print(line)
         if delays:
             delays.sort()
             print(f"{len(delays)} detections: capture-path delay median "
