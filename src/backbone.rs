@@ -380,14 +380,23 @@ fn pulse_plan(bytes: &[u8]) -> TractResult<Arc<TypedRunnableModel>> {
             "not the reference graph layout (Reshape constants new_shape__262/273 missing)",
         ));
     }
+    // Between the planning passes, memory only the last pass needed goes back (a no-op unless
+    // the program asked for it, see crate::memory).
+    let lean = crate::memory::release_startup;
+    lean();
     let mut model = onnx.model_for_proto_model(&proto)?;
+    lean();
     let time = model.sym("T");
     model.set_input_fact(
         0,
         f32::fact(tract_onnx::tract_core::dims!(1, time, N_MELS, 1)).into(),
     )?;
-    let typed = model.into_typed()?.into_decluttered()?;
+    let typed = model.into_typed()?;
+    lean();
+    let typed = typed.into_decluttered()?;
+    lean();
     let pulsed = PulsedModel::new(&typed, time, &(GROUP_FRAMES as i64).to_dim())?;
+    lean();
     let out = pulsed.output_fact(0)?;
     let delay = out.stream.as_ref().map(|s| s.delay);
     if out.shape.volume() != (EMBEDDING_DIM as i64).to_dim()
@@ -398,7 +407,11 @@ fn pulse_plan(bytes: &[u8]) -> TractResult<Arc<TypedRunnableModel>> {
             FIRST_GROUPS
         )));
     }
-    pulsed.into_typed()?.into_optimized()?.into_runnable()
+    let plan = pulsed.into_typed()?;
+    lean();
+    let plan = plan.into_optimized()?;
+    lean();
+    plan.into_runnable()
 }
 
 /// The windowed plan, shapes fixed at one `[1, 76, 32, 1]` window so tract can pick and pack

@@ -347,6 +347,8 @@ impl CacheArgs {
 /// Parses the command line, runs the command, and turns errors into a message and exit code 1.
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
+    // Start-up needs far more memory than listening; give it back as planning goes.
+    hark::memory::enable();
     match dispatch(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -5,11 +5,27 @@
 //! the binary. [`release_startup`] returns both to the system: freed heap through glibc's
 //! `malloc_trim`, and the binary's clean code and read-only pages through
 //! `madvise(MADV_PAGEOUT)`; pages still in use fault back in on their next touch. Both calls
-//! are advice: where they do not exist (other systems, older kernels) nothing happens.
+//! are advice: where they do not exist (other systems, older kernels) nothing happens. Done
+//! between the passes of planning too, the start-up peak stays low as well.
 
-/// Returns freed heap and the executable's resident clean pages to the system (Linux; a no-op
-/// elsewhere). Call it once the pipeline is planned, before the long-running loop.
+use std::sync::atomic::{AtomicBool, Ordering};
+
+static ENABLED: AtomicBool = AtomicBool::new(false);
+
+/// Lets [`release_startup`] act. The `hark` program enables it; a program that embeds the
+/// library keeps its memory to itself unless it enables it too.
+pub fn enable() {
+    ENABLED.store(true, Ordering::Relaxed);
+}
+
+/// Returns freed heap and the executable's resident clean pages to the system, once
+/// [`enable`]d (Linux; a no-op elsewhere). Backbone planning calls it between its passes, so
+/// start-up never holds the code of every pass at once; `listen` calls it once the pipeline is
+/// planned.
 pub fn release_startup() {
+    if !ENABLED.load(Ordering::Relaxed) {
+        return;
+    }
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only returns free heap memory to the kernel; it takes no pointers.
     unsafe {
