@@ -3,8 +3,9 @@
 //! Planning the backbone runs a lot of tract's code once (ONNX parsing, graph rewriting,
 //! pulsification) and leaves freed heap behind. Listening afterwards touches a small part of
 //! the binary. [`release_startup`] returns both to the system: freed heap through glibc's
-//! `malloc_trim`, and the binary's clean code and read-only pages through
-//! `madvise(MADV_PAGEOUT)`; pages still in use fault back in on their next touch. Both calls
+//! `malloc_trim`, the binary's code through `madvise(MADV_DONTNEED)` and its other clean
+//! read-only pages through `madvise(MADV_PAGEOUT)`; pages still in use fault back in on their
+//! next touch. Both calls
 //! are advice: where they do not exist (other systems, older kernels) nothing happens. Done
 //! between the passes of planning too, the start-up peak stays low as well.
 
@@ -61,10 +62,20 @@ fn page_out_executable() {
         else {
             continue;
         };
+        // Code is never written (no text relocations), so dropping this process's mapping of
+        // it with MADV_DONTNEED is exact: a later touch maps the same page from the file
+        // again, usually still in the page cache, so cheaply. The other read-only mappings may
+        // hold pages the loader relocated before write-protecting them (RELRO); MADV_PAGEOUT
+        // leaves those alone (they are anonymous copies) and only drops clean file pages.
+        let advice = if perms.contains('x') {
+            libc::MADV_DONTNEED
+        } else {
+            libc::MADV_PAGEOUT
+        };
         // SAFETY: the range is one of our own read-only file mappings, whole pages as the kernel
-        // listed them; MADV_PAGEOUT only drops clean pages, which fault back in unchanged.
+        // listed them; see above for why each advice keeps every page's contents.
         unsafe {
-            libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_PAGEOUT);
+            libc::madvise(start as *mut libc::c_void, end - start, advice);
         }
     }
 }
