@@ -4,7 +4,7 @@
 
 use std::fs::File;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::{Error, Result};
 
@@ -34,4 +34,12 @@ pub fn write(path: &Path, fill: impl FnOnce(&mut File) -> std::io::Result<()>) -
 /// Writes `bytes` to `path` atomically.
 pub fn write_bytes(path: &Path, bytes: &[u8]) -> Result<()> {
     write(path, |f| f.write_all(bytes))
+}
+
+/// The path beside `path` with `suffix` appended to its name: where a head keeps its previous
+/// version (`.prev`), replay manifest (`.replay`) and learning folder (`.learn`).
+pub fn beside(path: &Path, suffix: &str) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(suffix);
+    PathBuf::from(p)
 }

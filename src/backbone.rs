@@ -163,16 +163,12 @@ impl Backbone {
     /// embeddings at the same points of the stream as [`Backbone::stream`], at about seven times
     /// the cost. For comparisons (`hark listen --windowed-backbone`), not for use.
     pub fn windowed_stream(&self) -> Result<BackboneStream> {
-        Ok(BackboneStream {
-            state: self.spawn()?,
-            backbone: self.clone(),
-            input: Vec::with_capacity(GROUP_FRAMES * N_MELS),
-            groups: 0,
-            windowed: Some((
-                self.windowed()?,
-                Vec::with_capacity(FIRST_WINDOW_END + GROUP_FRAMES),
-            )),
-        })
+        let mut stream = self.stream()?;
+        stream.windowed = Some((
+            self.windowed()?,
+            Vec::with_capacity(FIRST_WINDOW_END + GROUP_FRAMES),
+        ));
+        Ok(stream)
     }
 
     /// Embeddings of a whole frame sequence, through a fresh [`BackboneStream`]: the same code

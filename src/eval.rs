@@ -257,37 +257,53 @@ pub fn evaluate(
     })
 }
 
-/// Where each clip is in its stream, as [`build_stream`] lays them out: (start, end, end of the
-/// word), in 16 kHz samples.
-fn clip_spans(paths: &[PathBuf]) -> Result<Vec<(u64, u64, u64)>> {
-    let mut at = 0u64;
-    let mut out = Vec::with_capacity(paths.len());
-    for p in paths {
-        let clip = read_wav(p)?;
-        let len = clip.len() as u64;
-        let start = at + (BEFORE * 16_000.0) as u64;
-        let word_end = crate::vad::locate_word(&clip).map_or(len, |w| w.end as u64);
-        out.push((start, start + len, start + word_end));
-        at = start + len + (AFTER * 16_000.0) as u64;
-    }
-    Ok(out)
+/// One positive clip placed in its stream.
+struct Placed {
+    clip: Vec<f32>,
+    /// First sample of the clip in the stream.
+    start: usize,
+    /// Where the word is in the stream (by [`crate::vad`]; the whole clip when it finds none).
+    word: std::ops::Range<usize>,
 }
 
-/// The positive stream: each clip with 0.5 s of silence before and 1.5 s after; also where
-/// each clip's word is in it (by [`crate::vad`], the whole clip when it finds none).
-fn build_stream(paths: &[PathBuf]) -> Result<(Vec<f32>, Vec<std::ops::Range<usize>>)> {
-    let mut stream = Vec::new();
-    let mut words = Vec::new();
+/// The positive stream's layout: each clip with 0.5 s of silence before and 1.5 s after.
+/// Returns the clips where they go and the stream's length.
+fn place_clips(paths: &[PathBuf]) -> Result<(Vec<Placed>, usize)> {
+    let mut at = 0;
+    let mut placed = Vec::with_capacity(paths.len());
     for p in paths {
-        stream.resize(stream.len() + (BEFORE * 16_000.0) as usize, 0.0);
         let clip = read_wav(p)?;
-        let at = stream.len();
-        words.push(match crate::vad::locate_word(&clip) {
-            Ok(span) => at + span.start..at + span.end,
-            Err(_) => at..at + clip.len(),
-        });
-        stream.extend(clip);
-        stream.resize(stream.len() + (AFTER * 16_000.0) as usize, 0.0);
+        let start = at + (BEFORE * 16_000.0) as usize;
+        let word = match crate::vad::locate_word(&clip) {
+            Ok(span) => start + span.start..start + span.end,
+            Err(_) => start..start + clip.len(),
+        };
+        at = start + clip.len() + (AFTER * 16_000.0) as usize;
+        placed.push(Placed { clip, start, word });
+    }
+    Ok((placed, at))
+}
+
+/// Where each clip is in its stream: (start, end, end of the word), in 16 kHz samples.
+fn clip_spans(paths: &[PathBuf]) -> Result<Vec<(u64, u64, u64)>> {
+    let (placed, _) = place_clips(paths)?;
+    Ok(placed
+        .iter()
+        .map(|p| {
+            let end = p.start + p.clip.len();
+            (p.start as u64, end as u64, p.word.end as u64)
+        })
+        .collect())
+}
+
+/// The positive stream and where each clip's word is in it.
+fn build_stream(paths: &[PathBuf]) -> Result<(Vec<f32>, Vec<std::ops::Range<usize>>)> {
+    let (placed, len) = place_clips(paths)?;
+    let mut stream = vec![0.0; len];
+    let mut words = Vec::with_capacity(placed.len());
+    for p in placed {
+        stream[p.start..p.start + p.clip.len()].copy_from_slice(&p.clip);
+        words.push(p.word);
     }
     Ok((stream, words))
 }

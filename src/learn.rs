@@ -74,10 +74,8 @@ pub struct LearnDir {
 impl LearnDir {
     /// The folder that belongs to the head at `head`.
     pub fn for_head(head: &Path) -> Self {
-        let mut p = head.as_os_str().to_owned();
-        p.push(".learn");
         LearnDir {
-            root: PathBuf::from(p),
+            root: crate::atomic::beside(head, ".learn"),
         }
     }
 
@@ -270,9 +268,8 @@ impl Learner {
         let path = self.dir.recent().join(name);
         crate::wav::write_wav(&path, &samples, 16_000)?;
         r.clip = Some(path);
-        // Keep the newest few.
-        let mut kept = list(&self.dir.recent())?;
-        kept.retain(|p| p.extension().is_some_and(|e| e == "wav"));
+        // Keep the newest few (names start with the time they were written).
+        let kept = wav_files(&[self.dir.recent()], Split::All)?;
         let excess = kept.len().saturating_sub(RECENT_KEPT);
         for old in &kept[..excess] {
             let _ = std::fs::remove_file(old);

@@ -1111,9 +1111,7 @@ impl Replay {
 
     /// Where the replay manifest of `head` lives: `<head>.replay`.
     pub fn path_for(head: &Path) -> PathBuf {
-        let mut p = head.as_os_str().to_owned();
-        p.push(".replay");
-        PathBuf::from(p)
+        crate::atomic::beside(head, ".replay")
     }
 
     /// Writes the manifest atomically.
@@ -1347,9 +1345,7 @@ pub fn update(
 
 /// `<file>.prev`: where the previous version of a head (or its replay manifest) is kept.
 pub fn previous_path(path: &Path) -> PathBuf {
-    let mut p = path.as_os_str().to_owned();
-    p.push(".prev");
-    PathBuf::from(p)
+    crate::atomic::beside(path, ".prev")
 }
 
 /// Loads the head at `path` and the replay manifest beside it, ready for [`update`].

@@ -146,6 +146,20 @@ fn detection_times(json_lines: &str) -> Vec<(String, f64)> {
         .collect()
 }
 
+/// `live` holds the detections of `expected` and nothing else: the same words in the same
+/// order, each within 0.5 s. `context` goes into the failure message.
+fn assert_same_detections(live: &[(String, f64)], expected: &[(String, f64)], context: &str) {
+    assert_eq!(
+        live.len(),
+        expected.len(),
+        "{live:?} vs {expected:?}\n{context}"
+    );
+    for ((w, t), (we, te)) in live.iter().zip(expected) {
+        assert_eq!(w, we, "{live:?} vs {expected:?}\n{context}");
+        assert!((t - te).abs() <= 0.5, "{live:?} vs {expected:?}\n{context}");
+    }
+}
+
 /// Starts `hark ARGS` against the daemon, waits until it captures, plays `samples`, and
 /// returns its stdout and stderr once it exits.
 fn run_live(pulse: &Pulse, args: &[&str], samples: Vec<f32>) -> (String, String) {
@@ -230,11 +244,7 @@ fn run_live_with(
 fn listen_on_a_live_stream_reports_each_word_at_its_time() {
     let Some(pulse) = Pulse::start() else { return };
     let (path, samples) = demo();
-    let file = Command::new(env!("CARGO_BIN_EXE_hark"))
-        .args(["listen", "--json", "--wav", path.to_str().unwrap()])
-        .output()
-        .unwrap();
-    let expected = detection_times(&String::from_utf8(file.stdout).unwrap());
+    let expected = hark_json(&["listen", "--json", "--wav", path.to_str().unwrap()]);
     assert_eq!(expected.len(), 3, "{expected:?}");
     let seconds = samples.len() as f64 / 16_000.0;
     // Stop a little before the end: the FIFO source stops delivering when the writer is done.
@@ -253,16 +263,11 @@ fn listen_on_a_live_stream_reports_each_word_at_its_time() {
         let mut args = vec!["listen", "--json", "--stats", "--duration", &duration];
         args.extend_from_slice(format);
         let (stdout, stderr) = run_live(&pulse, &args, samples.clone());
-        let live = detection_times(&stdout);
-        assert_eq!(
-            live.len(),
-            expected.len(),
-            "{format:?}: {live:?} vs {expected:?}\n{stderr}"
+        assert_same_detections(
+            &detection_times(&stdout),
+            &expected,
+            &format!("{format:?}\n{stderr}"),
         );
-        for ((w, t), (we, te)) in live.iter().zip(&expected) {
-            assert_eq!(w, we);
-            assert!((t - te).abs() <= 0.5, "{format:?}: {t} vs {te}\n{stderr}");
-        }
         assert!(stderr.contains("0 sample(s) dropped"), "{stderr}");
         assert!(stderr.contains("stopped after"), "{stderr}");
     }
@@ -481,14 +486,5 @@ fn feedback_updates_the_head_and_the_listener_uses_it_at_once() {
     );
     let mut expected = vec![old[0].clone()];
     expected.extend(new.into_iter().filter(|(_, t)| *t > first + 3.0));
-    let live = detection_times(&stdout);
-    assert_eq!(
-        live.len(),
-        expected.len(),
-        "{live:?} vs {expected:?}\n{stderr}"
-    );
-    for ((w, t), (we, te)) in live.iter().zip(&expected) {
-        assert_eq!(w, we);
-        assert!((t - te).abs() <= 0.5, "{live:?} vs {expected:?}\n{stderr}");
-    }
+    assert_same_detections(&detection_times(&stdout), &expected, &stderr);
 }
