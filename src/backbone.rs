@@ -197,6 +197,22 @@ impl Backbone {
         })
     }
 
+    /// Plans the whole-sequence path: the convolutions run over a file's entire frame
+    /// sequence at once instead of 8 frames at a time (see [`SequenceBackbone`]).
+    pub fn sequence(&self) -> Result<SequenceBackbone> {
+        let plan = |frames| {
+            sequence_plan(&self.inner.bytes, frames)
+                .and_then(|p| p.spawn())
+                .map_err(|e| self.failure(format!("cannot plan the whole-sequence model ({e})")))
+        };
+        Ok(SequenceBackbone {
+            chunk: plan(Some(frames_for(SEQUENCE_CHUNK)))?,
+            rest: plan(None)?,
+            backbone: self.clone(),
+            input: Vec::with_capacity(frames_for(SEQUENCE_CHUNK) * N_MELS),
+        })
+    }
+
     fn spawn(&self) -> Result<TypedSimpleState> {
         self.inner
             .pulse
@@ -316,6 +332,68 @@ impl WindowedBackbone {
     }
 }
 
+/// Embeddings per call of the whole-sequence path's fixed-size plan (20.5 s of audio).
+const SEQUENCE_CHUNK: usize = 256;
+
+/// Frames that yield exactly `embeddings` embeddings.
+fn frames_for(embeddings: usize) -> usize {
+    WINDOW_FRAMES + GROUP_FRAMES * (embeddings - 1)
+}
+
+/// The whole-sequence path ("batch"): each convolution runs over the full frame sequence at
+/// once, as one large product per layer, rather than over 8 new frames per call. Long
+/// sequences go through in pieces of 256 embeddings (20.5 s), each piece re-reading the 68
+/// frames of context it shares with the previous one; the last piece runs through a plan with
+/// free length. Gives the streaming embeddings (bit-identical in tract); for benchmarks and
+/// offline tools, while files and live audio share the streaming path.
+pub struct SequenceBackbone {
+    chunk: TypedSimpleState,
+    rest: TypedSimpleState,
+    backbone: Backbone,
+    input: Vec<f32>,
+}
+
+impl std::fmt::Debug for SequenceBackbone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SequenceBackbone")
+            .field("backbone", &self.backbone)
+            .finish()
+    }
+}
+
+impl SequenceBackbone {
+    /// Embeddings of a whole frame sequence, embedding `k` being the window of frames
+    /// `8k … 8k+75`.
+    pub fn embed(&mut self, frames: &[MelFrame]) -> Result<Vec<Embedding>> {
+        let total = embedding_count(frames.len());
+        let mut out = Vec::with_capacity(total);
+        let origin = self.backbone.origin().to_path_buf();
+        while out.len() < total {
+            let count = (total - out.len()).min(SEQUENCE_CHUNK);
+            let piece = &frames[out.len() * GROUP_FRAMES..][..frames_for(count)];
+            let state = if count == SEQUENCE_CHUNK {
+                &mut self.chunk
+            } else {
+                &mut self.rest
+            };
+            let output = run_frames(state, &mut self.input, piece, &origin)?;
+            let values = output
+                .try_as_plain_ram()
+                .and_then(|v| v.as_slice::<f32>())
+                .map_err(|e| Error::Invalid(format!("backbone output: {e}")))?;
+            if values.len() != count * EMBEDDING_DIM {
+                return Err(self.backbone.failure(format!(
+                    "returned {} values for {count} embeddings",
+                    values.len()
+                )));
+            }
+            // [1, 96, K, 1]: dimension-major; one embedding is a column.
+            out.extend((0..count).map(|k| std::array::from_fn(|d| values[d * count + k])));
+        }
+        Ok(out)
+    }
+}
+
 /// Runs one plan on `frames` as a `[1, T, 32, 1]` input (staged in `buf`, reused across
 /// calls); returns the first output.
 fn run_frames(
@@ -346,12 +424,11 @@ fn to_embedding(output: &TValue, origin: &Path) -> Result<Embedding> {
     })
 }
 
-/// The streaming plan. The reference graph fixes the window length only in its two Reshape
-/// constants (`[-1,1,76,32]` in, `[-1,1,1,96]` out); they are replaced by time-agnostic ones,
-/// time becomes a symbol, and tract's pulse transform turns the network into one that takes
-/// 8 frames and returns one embedding, with each layer's past columns kept as state. The
-/// output is delayed by 9 groups: the first window needs 10.
-fn pulse_plan(bytes: &[u8]) -> TractResult<Arc<TypedRunnableModel>> {
+/// The reference graph with time made free: it fixes the window length only in its two
+/// Reshape constants (`[-1,1,76,32]` in, `[-1,1,1,96]` out), which are replaced by
+/// time-agnostic ones, and the input becomes `[1, T, 32, 1]` for a symbol `T`. The output is
+/// then `[1, 96, K, 1]`: one embedding per 8 frames after the first 76.
+fn time_agnostic(bytes: &[u8]) -> TractResult<(InferenceModel, Symbol)> {
     let onnx = tract_onnx::onnx();
     let mut proto = onnx.proto_model_for_read(&mut std::io::Cursor::new(bytes))?;
     let graph = proto
@@ -376,17 +453,25 @@ fn pulse_plan(bytes: &[u8]) -> TractResult<Arc<TypedRunnableModel>> {
             "not the reference graph layout (Reshape constants new_shape__262/273 missing)",
         ));
     }
-    // Between the planning passes, memory only the last pass needed goes back (a no-op unless
-    // the program asked for it, see crate::memory).
-    let lean = crate::memory::release_startup;
-    lean();
+    crate::memory::release_startup();
     let mut model = onnx.model_for_proto_model(&proto)?;
-    lean();
     let time = model.sym("T");
     model.set_input_fact(
         0,
         f32::fact(tract_onnx::tract_core::dims!(1, time, N_MELS, 1)).into(),
     )?;
+    Ok((model, time))
+}
+
+/// The streaming plan: the time-agnostic graph ([`time_agnostic`]) through tract's pulse transform turns the network into one that takes
+/// 8 frames and returns one embedding, with each layer's past columns kept as state. The
+/// output is delayed by 9 groups: the first window needs 10.
+fn pulse_plan(bytes: &[u8]) -> TractResult<Arc<TypedRunnableModel>> {
+    // Between the planning passes, memory only the last pass needed goes back (a no-op unless
+    // the program asked for it, see crate::memory).
+    let lean = crate::memory::release_startup;
+    let (model, time) = time_agnostic(bytes)?;
+    lean();
     let typed = model.into_typed()?;
     lean();
     let typed = typed.into_decluttered()?;
@@ -408,6 +493,16 @@ fn pulse_plan(bytes: &[u8]) -> TractResult<Arc<TypedRunnableModel>> {
     let plan = plan.into_optimized()?;
     lean();
     plan.into_runnable()
+}
+
+/// A whole-sequence plan: `[1, T, 32, 1]` frames in, `[1, 96, K, 1]` out, with `T` fixed to
+/// `frames` (tract then picks and packs its kernels once) or left free.
+fn sequence_plan(bytes: &[u8], frames: Option<usize>) -> TractResult<Arc<TypedRunnableModel>> {
+    let (mut model, _) = time_agnostic(bytes)?;
+    if let Some(t) = frames {
+        model.set_input_fact(0, f32::fact([1, t, N_MELS, 1]).into())?;
+    }
+    model.into_optimized()?.into_runnable()
 }
 
 /// The windowed plan, shapes fixed at one `[1, 76, 32, 1]` window so tract can pick and pack

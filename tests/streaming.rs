@@ -1,4 +1,5 @@
-//! Streaming with chunks of any size gives exactly the batch result, for frames and embeddings.
+//! Streaming with chunks of any size gives exactly the result of one call over the whole input,
+//! for frames and embeddings; streaming, whole-sequence and windowed backbones agree.
 
 mod common;
 
@@ -58,7 +59,7 @@ fn embeddings_stream_equals_batch_for_random_chunks() {
 }
 
 #[test]
-fn streaming_backbone_equals_windowed_over_a_minute() {
+fn streaming_and_whole_sequence_backbones_equal_windowed_over_a_minute() {
     let x = speech().repeat(4);
     let frames = frontend::frames(&mut MelSpec::new(), &x);
     let backbone = Backbone::builtin().unwrap();
@@ -68,6 +69,12 @@ fn streaming_backbone_equals_windowed_over_a_minute() {
     assert!(streamed.len() >= 750);
     let err = max_abs_diff(&streamed, &windowed);
     assert!(err <= 1e-4, "max error {err}");
+    // The whole-sequence path: full 256-embedding pieces and a shorter last one.
+    assert!(windowed.len() % 256 != 0);
+    let batch = backbone.sequence().unwrap().embed(&frames).unwrap();
+    assert_eq!(batch.len(), windowed.len());
+    let err = max_abs_diff(&batch, &windowed);
+    assert!(err <= 1e-4, "whole sequence: max error {err}");
     // Not trivially equal: the embeddings move with the speech.
     assert!(max_abs_diff(&streamed[..1], &streamed[100..101]) > 0.1);
 }
