@@ -18,8 +18,8 @@ run() {
     $HARK train --word "$word" --positive "$positive" "$@" $COMMON --split train --out "$word.head" -q
     $HARK eval --head "$word.head" --positive "$positive" "$@" $COMMON $BACKGROUND --split test -q > "$word.eval"
     head -2 "$word.eval"
-    echo "  first threshold at <= 0.25 FA/h: $(awk 'NR>3 && $3<=0.25 {print; exit}' "$word.eval")"
-    echo "  first threshold at <= 0.8 FA/h:  $(awk 'NR>3 && $3<=0.8 {print; exit}' "$word.eval")"
+    echo "  first threshold at <= 0.25 FA/h: $(awk '/^[0-9.]+\t/ && $3<=0.25 {print; exit}' "$word.eval")"
+    echo "  first threshold at <= 0.8 FA/h:  $(awk '/^[0-9.]+\t/ && $3<=0.8 {print; exit}' "$word.eval")"
 }
 run computer "$W/computer" --negative "$W/jarvis" --negative "$W/smart_mirror" --negative "$W/snowboy" --negative "$P/athena" --negative "$P/hey_chatterbox"
 run jarvis "$W/jarvis" --negative "$W/computer" --negative "$W/smart_mirror" --negative "$W/snowboy" --negative "$P/athena" --negative "$P/hey_chatterbox" --negative "$P/computer"

@@ -1056,6 +1056,12 @@ fn eval_cmd(
             p90 * 1000.0
         );
     }
+    for (path, seconds, score) in &r.highest_negatives {
+        println!(
+            "highest-scoring negative: {} at {seconds:.1} s: {score:.4}",
+            path.display()
+        );
+    }
     if let Some(p) = plot {
         hark::eval::plot_det(&r, &head.info.word, p)?;
         eprintln!("DET curve drawn to {}", p.display());

@@ -47,7 +47,13 @@ pub struct EvalReport {
     pub curve: Vec<(f32, f64, f64)>,
     /// Negative files that could not be read, with the reason.
     pub skipped: Vec<String>,
+    /// Where the head came closest to firing in the negative audio, highest first, one per
+    /// file: (file, seconds into it, score). What to listen to, and to add as negatives.
+    pub highest_negatives: Vec<(PathBuf, f64, f32)>,
 }
+
+/// Files listed in [`EvalReport::highest_negatives`].
+const HIGHEST_NEGATIVES: usize = 5;
 
 /// What to evaluate on: folders (searched recursively) or files.
 #[derive(Debug, Clone, Default)]
@@ -239,6 +245,21 @@ pub fn evaluate(
             (t, miss(t), fa(t))
         })
         .collect();
+    let mut highest_negatives: Vec<(PathBuf, f64, f32)> = neg_scores
+        .iter()
+        .zip(&neg_files)
+        .filter_map(|(scores, path)| {
+            let (i, &s) = scores
+                .iter()
+                .enumerate()
+                .max_by(|a, b| a.1.total_cmp(b.1))?;
+            let end = samples_at_embedding(crate::detect::embedding_of_score(i) as u64);
+            let seconds = (end as f64 / 16_000.0 - crate::train::PRE_PAD).max(0.0);
+            Some((path.clone(), seconds, s))
+        })
+        .collect();
+    highest_negatives.sort_by(|a, b| b.2.total_cmp(&a.2));
+    highest_negatives.truncate(HIGHEST_NEGATIVES);
     let t = head.info.threshold;
     latencies.sort_by(f64::total_cmp);
     let quantile = |q: f64| latencies[((latencies.len() - 1) as f64 * q).round() as usize];
@@ -254,6 +275,7 @@ pub fn evaluate(
         fa_per_hour: fa(t),
         curve,
         skipped,
+        highest_negatives,
     })
 }
 

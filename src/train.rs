@@ -32,7 +32,7 @@ use crate::{Error, Result};
 
 /// Zero padding before each clip (s): the head's 2 s of context starts in silence, as in a
 /// stream with pauses between utterances.
-const PRE_PAD: f64 = 1.0;
+pub(crate) const PRE_PAD: f64 = 1.0;
 /// Zero padding after each clip (s).
 const POST_PAD: f64 = 0.5;
 /// Samples from the start of embedding `k`'s audio to the end of its last frame.
