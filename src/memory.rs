@@ -2,12 +2,14 @@
 //!
 //! Planning the backbone runs a lot of tract's code once (ONNX parsing, graph rewriting,
 //! pulsification) and leaves freed heap behind. Listening afterwards touches a small part of
-//! the binary. [`release_startup`] returns both to the system: freed heap through glibc's
-//! `malloc_trim`, the binary's code through `madvise(MADV_DONTNEED)` and its other clean
-//! read-only pages through `madvise(MADV_PAGEOUT)`; pages still in use fault back in on their
-//! next touch. Both calls
-//! are advice: where they do not exist (other systems, older kernels) nothing happens. Done
-//! between the passes of planning too, the start-up peak stays low as well.
+//! the binary and its libraries. [`release_startup`] returns both to the system: freed heap
+//! through glibc's `malloc_trim`, the code of the binary and of its shared libraries through
+//! `madvise(MADV_DONTNEED)` and their other clean read-only pages through
+//! `madvise(MADV_PAGEOUT)`; pages still in use fault back in on their next touch (the kernel
+//! maps code in 64 KB blocks around each page touched, so what a pass touched costs more than
+//! its size). Both calls are advice: where they do not exist (other systems, older kernels)
+//! nothing happens. Done between the passes of planning too, the start-up peak stays low as
+//! well.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -19,7 +21,8 @@ pub fn enable() {
     ENABLED.store(true, Ordering::Relaxed);
 }
 
-/// Returns freed heap and the executable's resident clean pages to the system, once
+/// Returns freed heap and the resident clean pages of the executable and its libraries to the
+/// system, once
 /// [`enable`]d (Linux; a no-op elsewhere). Backbone planning calls it between its passes, so
 /// start-up never holds the code of every pass at once; `listen` calls it once the pipeline is
 /// planned.
@@ -33,16 +36,14 @@ pub fn release_startup() {
         libc::malloc_trim(0);
     }
     #[cfg(target_os = "linux")]
-    page_out_executable();
+    page_out_code();
 }
 
-/// `madvise(MADV_PAGEOUT)` over every read-only mapping of our own executable file.
+/// Drops this process's resident pages of every read-only file mapping: the executable's and
+/// the shared libraries' code (`MADV_DONTNEED`) and their other read-only data (`MADV_PAGEOUT`).
 #[cfg(target_os = "linux")]
-fn page_out_executable() {
-    let (Ok(exe), Ok(maps)) = (
-        std::fs::read_link("/proc/self/exe"),
-        std::fs::read_to_string("/proc/self/maps"),
-    ) else {
+fn page_out_code() {
+    let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else {
         return;
     };
     for line in maps.lines() {
@@ -52,7 +53,9 @@ fn page_out_executable() {
             continue;
         };
         let path = fields.nth(3);
-        if perms.contains('w') || path.map(std::path::Path::new) != Some(exe.as_path()) {
+        // Our executable and the shared libraries it loaded (libc, libm, ALSA, PulseAudio…):
+        // every read-only mapping of a file.
+        if perms.contains('w') || !path.is_some_and(|p| p.starts_with('/')) {
             continue;
         }
         let Some((a, b)) = range.split_once('-') else {
