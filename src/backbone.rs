@@ -124,7 +124,11 @@ impl Backbone {
             }),
         };
         // A model with the right shapes can still be the wrong network; one real run checks
-        // that it works and produces finite numbers.
+        // that it works and produces finite numbers (not needed for the reference model,
+        // whose bytes are known, and skipped so start-up touches less memory).
+        if backbone.is_reference() {
+            return Ok(backbone);
+        }
         let probe = vec![[0.5f32; N_MELS]; FIRST_WINDOW_END];
         let emb = backbone.embed(&probe).map_err(|e| fail(e.to_string()))?;
         if emb.len() != 1 || emb[0].iter().any(|v| !v.is_finite()) {

@@ -470,6 +470,8 @@ fn dispatch(cli: Cli) -> Result<()> {
                         None => None,
                     };
                     let mut mic = capture.open()?;
+                    // Connecting to the sound server runs its client library's set-up once.
+                    hark::memory::release_startup();
                     let started = Instant::now();
                     let summary = listen_cmd(&backbone, heads, &mut mic, actions, learner, out)?;
                     eprintln!(
