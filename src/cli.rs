@@ -126,6 +126,12 @@ enum Command {
         /// Augmented copies of each positive clip (background mixed in, gain, shift).
         #[arg(long, default_value_t = 6)]
         copies: usize,
+        /// Folder or file of background noise (fans, traffic, music, a room's hum; from
+        /// `hark record --background`, say) mixed into the augmented copies at 0–20 dB SNR;
+        /// repeat for several. Default: the negatives. Noise like the place the device
+        /// listens in makes the head hold up there.
+        #[arg(long = "background", value_name = "DIR")]
+        background: Vec<PathBuf>,
         #[command(flatten)]
         cache: CacheArgs,
         /// No progress bars.
@@ -371,11 +377,13 @@ fn dispatch(cli: Cli) -> Result<()> {
             split,
             hidden,
             copies,
+            background,
             cache,
             quiet,
         } => {
             let backbone = load_backbone(cli.backbone.as_deref())?;
             let mut opts = TrainOptions::new(&word, positives, negatives);
+            opts.background = background;
             opts.target_fa_per_hour = target_fa_per_hour;
             opts.seed = seed;
             opts.split = split.into();

@@ -4,8 +4,8 @@
 //! * Positives: each clip's word is located ([`crate::vad`]); the windows whose newest
 //!   embedding ends between 40 ms before and 300 ms after the word's end are positive, so the
 //!   head fires when the word has just ended. Each clip is used clean and in augmented copies:
-//!   real background from the negatives mixed in at 0–20 dB SNR, gain −12…+6 dB, the word
-//!   shifted by up to ±0.5 s.
+//!   real background (the `--background` recordings, else the negatives) mixed in at
+//!   0–20 dB SNR, gain −12…+6 dB, the word shifted by up to ±0.5 s.
 //! * Negatives: every window of the negative audio. Every few epochs all of them are scored
 //!   and the highest-scoring become the hard negatives that fill a quarter of each batch.
 //! * A validation split (15 % of positive clips, 20 % of negative files, by file-name hash)
@@ -49,6 +49,9 @@ pub struct TrainOptions {
     pub positives: Vec<PathBuf>,
     /// Folders (or files) of negative audio.
     pub negatives: Vec<PathBuf>,
+    /// Folders (or files) of background noise mixed into the augmented positives; empty: the
+    /// negatives.
+    pub background: Vec<PathBuf>,
     /// Which half of the folders to use.
     pub split: Split,
     /// False alarms per hour the threshold is calibrated for.
@@ -78,6 +81,7 @@ impl TrainOptions {
             word: word.to_string(),
             positives,
             negatives,
+            background: Vec::new(),
             split: Split::All,
             target_fa_per_hour: 0.5,
             seed: 1,
@@ -347,35 +351,72 @@ pub fn train(backbone: &Backbone, opts: &TrainOptions) -> Result<TrainReport> {
         v
     };
 
-    // Background for augmentation: training negatives, 10 minutes in all, taken evenly from
-    // every negative folder given (noise, music, speech…), each in file-name-hash order.
-    let folder_of = |p: &PathBuf| {
-        opts.negatives
+    // Background for augmentation: 10 minutes in all, taken evenly from every background
+    // folder (`--background`; else every negative folder: noise, music, speech…), each in
+    // file-name-hash order, never from the validation negatives.
+    let folder_of = |dirs: &[PathBuf], p: &Path| dirs.iter().position(|d| p.starts_with(d));
+    let candidates: Vec<(PathBuf, [u8; 32], usize, Option<usize>)> = if opts.background.is_empty() {
+        neg_files
             .iter()
-            .position(|d| p.starts_with(d))
-            .unwrap_or(0)
-    };
-    let per_folder = 16_000 * 600 / opts.negatives.len().max(1);
-    let mut pool_ids = Vec::new();
-    for folder in 0..opts.negatives.len() {
-        let mut order: Vec<usize> = (0..neg_files.len())
-            .filter(|&i| !neg_validation[i] && folder_of(&neg_files[i]) == folder)
-            .filter(|&i| neg_info[i].1 >= 16_000)
+            .enumerate()
+            .filter(|&(i, _)| !neg_validation[i])
+            .map(|(i, p)| {
+                let folder = folder_of(&opts.negatives, p);
+                (p.clone(), neg_info[i].0, neg_info[i].1, folder)
+            })
+            .collect()
+    } else {
+        let held_out: std::collections::HashSet<&PathBuf> = neg_files
+            .iter()
+            .zip(&neg_validation)
+            .filter_map(|(p, &v)| v.then_some(p))
             .collect();
-        order.sort_by(|&a, &b| {
-            name_fraction(&neg_files[a], "pool").total_cmp(&name_fraction(&neg_files[b], "pool"))
-        });
+        let mut found = Vec::new();
+        for path in wav_files(&opts.background, opts.split)? {
+            if held_out.contains(&path) {
+                continue;
+            }
+            match WavFile::open(&path) {
+                Ok(w) => {
+                    let info = w.info();
+                    let len = (info.frames * 16_000).div_ceil(u64::from(info.sample_rate));
+                    let folder = folder_of(&opts.background, &path);
+                    found.push((path.clone(), hash_file(&path)?, len as usize, folder));
+                }
+                Err(e) => warnings.push(format!("skipped background {e}")),
+            }
+        }
+        if !found.iter().any(|c| c.2 >= 16_000) {
+            return Err(Error::Data(format!(
+                "no usable background audio (WAV files of 1 s or more) in {}",
+                list(&opts.background)
+            )));
+        }
+        found
+    };
+    let folders = if opts.background.is_empty() {
+        opts.negatives.len()
+    } else {
+        opts.background.len()
+    };
+    let per_folder = 16_000 * 600 / folders.max(1);
+    let mut pool_list = Vec::new();
+    for folder in 0..folders {
+        let mut order: Vec<&(PathBuf, [u8; 32], usize, Option<usize>)> = candidates
+            .iter()
+            .filter(|c| c.3 == Some(folder) && c.2 >= 16_000)
+            .collect();
+        order.sort_by(|a, b| name_fraction(&a.0, "pool").total_cmp(&name_fraction(&b.0, "pool")));
         let mut taken = 0;
-        for i in order {
+        for c in order {
             if taken >= per_folder {
                 break;
             }
-            pool_ids.push(i);
-            taken += neg_info[i].1;
+            pool_list.push(c.clone());
+            taken += c.2;
         }
     }
-    let pool_paths: Arc<Vec<PathBuf>> =
-        Arc::new(pool_ids.iter().map(|&i| neg_files[i].clone()).collect());
+    let pool_paths: Arc<Vec<PathBuf>> = Arc::new(pool_list.iter().map(|c| c.0.clone()).collect());
     let pool: Arc<OnceLock<Result<Vec<Vec<f32>>, String>>> = Arc::new(OnceLock::new());
 
     // Embedding jobs: every positive clip clean and augmented, every negative file padded.
@@ -403,12 +444,12 @@ pub fn train(backbone: &Backbone, opts: &TrainOptions) -> Result<TrainReport> {
             let pre_c = ((PRE_PAD + 0.5 + shift) * 16_000.0) as usize;
             let gain_db = rng.range(-12.0, 6.0) as f32;
             let snr_db = rng.range(0.0, 20.0) as f32;
-            let noise = if pool_ids.is_empty() {
+            let noise = if pool_list.is_empty() {
                 None
             } else {
-                let which = rng.below(pool_ids.len());
+                let which = rng.below(pool_list.len());
                 let need = pre_c + p.len + post;
-                let avail = neg_info[pool_ids[which]].1;
+                let avail = pool_list[which].2;
                 let offset = if avail > need {
                     rng.below(avail - need)
                 } else {
@@ -424,7 +465,7 @@ pub fn train(backbone: &Backbone, opts: &TrainOptions) -> Result<TrainReport> {
             recipe.extend_from_slice(&gain_db.to_le_bytes());
             recipe.extend_from_slice(&snr_db.to_le_bytes());
             if let Some((which, offset)) = noise {
-                recipe.extend_from_slice(&neg_info[pool_ids[which]].0);
+                recipe.extend_from_slice(&pool_list[which].1);
                 recipe.extend_from_slice(&(offset as u64).to_le_bytes());
             }
             let (pool, pool_paths, span) = (pool.clone(), pool_paths.clone(), p.span);

@@ -223,6 +223,39 @@ fn train_keeps_the_old_head_when_it_fails() {
 }
 
 #[test]
+fn train_refuses_background_folders_without_usable_audio() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("mine.head");
+    std::fs::write(&out, b"previous head").unwrap();
+    let quiet = dir.path().join("too-short");
+    std::fs::create_dir(&quiet).unwrap();
+    // Half a second of audio: too short to mix into a clip.
+    hark::wav::write_wav(&quiet.join("blip.wav"), &vec![0.01f32; 8_000], 16_000).unwrap();
+    let o = hark(&[
+        "train",
+        "--word",
+        "computer",
+        "--positive",
+        fixture("train/computer").to_str().unwrap(),
+        "--negative",
+        fixture("train/other").to_str().unwrap(),
+        "--background",
+        quiet.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--no-cache",
+        "-q",
+    ]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("no usable background audio") && err.contains("too-short"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&out).unwrap(), b"previous head");
+}
+
+#[test]
 fn update_then_rollback_restores_the_head() {
     let dir = tempfile::tempdir().unwrap();
     let head = dir.path().join("c.head");
