@@ -937,7 +937,7 @@ fn record_cmd(
         }
     }
     eprintln!(
-        "{} take(s) of \"{word}\" in {}; train with: hark train --word {word} --positive {} --negative <background folder> --out {word}.head",
+        "{} take(s) of \"{word}\" in {}; train with: hark train --word {word} --positive {} --negative <background folder> --background <background folder> --out {word}.head",
         saved.len(),
         dir.display(),
         dir.display()
@@ -972,7 +972,11 @@ fn record_background_cmd(mic: &mut Microphone, dir: &Path, minutes: f64) -> Resu
             break;
         }
     }
-    eprintln!("{files} background file(s) in {}", dir.display());
+    eprintln!(
+        "{files} background file(s) in {}; use the folder in hark train as --negative (nothing \
+         here should wake the device) and as --background (the noise the word is heard in)",
+        dir.display()
+    );
     Ok(())
 }
 
