@@ -10,7 +10,8 @@
 //!   and the highest-scoring become the hard negatives that fill a quarter of each batch.
 //! * A validation split (15 % of positive clips, 20 % of negative files, by file-name hash)
 //!   picks the epoch (early stopping on the class-balanced loss) and calibrates the threshold
-//!   so false alarms per hour on it meet the target.
+//!   so false alarms per hour on it meet the target: counted where the validation audio can
+//!   tell, and beyond that by extrapolating the tail of the alarm count (`tail_threshold`).
 //!
 //! Everything is seeded: the same data and seed give the same head, bit for bit.
 
@@ -769,7 +770,9 @@ fn fit(
         } else if val_pos.is_empty() || val_neg.is_empty() {
             balanced_loss(&weights, clips, &train_pos, &train_neg)
         } else {
-            let (_, miss, _, _) = calibrate(&weights, clips, opts.target_fa_per_hour);
+            // Counting only: epochs are compared where they are measured; the tail fit is for
+            // the final threshold.
+            let (_, miss, _, _) = calibrate_with(&weights, clips, opts.target_fa_per_hour, false);
             miss + 0.01 * balanced_loss(&weights, clips, &val_pos, &val_neg)
         };
         bar.set_message(format!("{bar_label} (validation {loss:.4})"));
@@ -1023,6 +1026,47 @@ impl Scratch {
 /// Picks the lowest threshold (≥ 0.5) whose false alarms per hour on the validation negatives
 /// meet `target`; returns it with the validation miss rate, false alarms per hour and hours.
 fn calibrate(weights: &Weights, clips: &[Clip], target: f64) -> (f32, f64, f64, f64) {
+    calibrate_with(weights, clips, target, true)
+}
+
+/// False alarms counted on the validation negatives between which the tail is fitted.
+const TAIL_EVENTS: (f64, f64) = (30.0, 3.0);
+
+/// The threshold where the false alarms' tail, extrapolated, meets `target` per hour.
+///
+/// Validation negatives are a fraction of an hour, so counting alone cannot place a threshold
+/// at 0.5 false alarms per hour (one alarm in 0.45 h is already 2.2 per hour): the first
+/// threshold with no alarm left is where counting stops, and held-out audio then fires several
+/// times an hour. The count of alarms falls about exponentially with the threshold's logit in
+/// the tail, so it is fitted between 30 and 3 alarms and followed down to `target × hours`
+/// alarms. `fa_rate` gives alarms per hour at a threshold (probability).
+fn tail_threshold(fa_rate: &dyn Fn(f32) -> f64, hours: f64, target: f64) -> Option<f32> {
+    if hours <= 0.0 || target <= 0.0 {
+        return None;
+    }
+    let count = |logit: f32| fa_rate(crate::head::sigmoid(logit)) * hours;
+    let first_at_most = |n: f64| {
+        (0..=920)
+            .map(|i| -4.0 + i as f32 * 0.025)
+            .map(|l| (l, count(l)))
+            .find(|&(_, c)| c <= n)
+    };
+    let (l1, n1) = first_at_most(TAIL_EVENTS.0)?;
+    let (l2, n2) = first_at_most(TAIL_EVENTS.1)?;
+    if l2 <= l1 || n2 <= 0.0 || n1 <= n2 {
+        return None;
+    }
+    let scale = f64::from(l2 - l1) / (n1 / n2).ln();
+    let logit = f64::from(l2) + scale * (n2 / (target * hours)).ln();
+    Some(crate::head::sigmoid(logit as f32))
+}
+
+fn calibrate_with(
+    weights: &Weights,
+    clips: &[Clip],
+    target: f64,
+    tail: bool,
+) -> (f32, f64, f64, f64) {
     let refractory = (f64::from(REFRACTORY_SECONDS) / 0.08).ceil() as usize;
     let mut neg_scores = Vec::new();
     let mut hours = 0.0;
@@ -1074,6 +1118,9 @@ fn calibrate(weights: &Weights, clips: &[Clip], target: f64) -> (f32, f64, f64, 
             chosen = t;
             break;
         }
+    }
+    if tail && let Some(t) = tail_threshold(&fa_rate, hours, target) {
+        chosen = chosen.max(t);
     }
     (chosen, miss(chosen), fa_rate(chosen), hours)
 }
@@ -1427,5 +1474,37 @@ impl TrainOptions {
         o.steps_per_epoch = 60;
         o.learning_rate = 5e-4;
         o
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::head::sigmoid;
+
+    fn logit(p: f32) -> f32 {
+        (p / (1.0 - p)).ln()
+    }
+
+    /// Alarms falling exponentially with the logit: the fit recovers where they meet the target.
+    #[test]
+    fn tail_threshold_follows_an_exponential_tail() {
+        // 100 alarms per hour at logit 0, ten times fewer every 2 logits: 0.5 per hour at
+        // logit 2·log10(200) = 4.602.
+        let fa = |t: f32| 100.0 * 10f64.powf(-f64::from(logit(t)) / 2.0);
+        let t = tail_threshold(&fa, 0.45, 0.5).unwrap();
+        assert!((logit(t) - 4.602).abs() < 0.1, "logit {}", logit(t));
+        // Whole alarms on 0.45 h: the same tail, counted, still lands close.
+        let counted = |t: f32| (fa(t) * 0.45).floor() / 0.45;
+        let t = tail_threshold(&counted, 0.45, 0.5).unwrap();
+        assert!((logit(t) - 4.602).abs() < 0.5, "logit {}", logit(t));
+        assert!(sigmoid(4.0) < t);
+    }
+
+    #[test]
+    fn tail_threshold_needs_a_tail() {
+        // Too few alarms at any threshold to fit anything.
+        assert_eq!(tail_threshold(&|_| 0.0, 0.45, 0.5), None);
+        assert_eq!(tail_threshold(&|_| 5.0, 0.0, 0.5), None);
     }
 }
