@@ -381,10 +381,7 @@ impl SequenceBackbone {
                 &mut self.rest
             };
             let output = run_frames(state, &mut self.input, piece, &origin)?;
-            let values = output
-                .try_as_plain_ram()
-                .and_then(|v| v.as_slice::<f32>())
-                .map_err(|e| Error::Invalid(format!("backbone output: {e}")))?;
+            let values = output_values(&output)?;
             if values.len() != count * EMBEDDING_DIM {
                 return Err(self.backbone.failure(format!(
                     "returned {} values for {count} embeddings",
@@ -416,12 +413,17 @@ fn run_frames(
     Ok(outputs.remove(0))
 }
 
-/// The embedding in a plan's output tensor.
-fn to_embedding(output: &TValue, origin: &Path) -> Result<Embedding> {
-    let values = output
+/// The values of a plan's output tensor.
+fn output_values(output: &TValue) -> Result<&[f32]> {
+    output
         .try_as_plain_ram()
         .and_then(|v| v.as_slice::<f32>())
-        .map_err(|e| Error::Invalid(format!("backbone output: {e}")))?;
+        .map_err(|e| Error::Invalid(format!("backbone output: {e}")))
+}
+
+/// The embedding in a plan's output tensor.
+fn to_embedding(output: &TValue, origin: &Path) -> Result<Embedding> {
+    let values = output_values(output)?;
     values.try_into().map_err(|_| Error::Backbone {
         path: origin.to_path_buf(),
         problem: format!("returned {} values, expected {EMBEDDING_DIM}", values.len()),
@@ -467,9 +469,10 @@ fn time_agnostic(bytes: &[u8]) -> TractResult<(InferenceModel, Symbol)> {
     Ok((model, time))
 }
 
-/// The streaming plan: the time-agnostic graph ([`time_agnostic`]) through tract's pulse transform turns the network into one that takes
-/// 8 frames and returns one embedding, with each layer's past columns kept as state. The
-/// output is delayed by 9 groups: the first window needs 10.
+/// The streaming plan: tract's pulse transform turns the time-agnostic graph
+/// ([`time_agnostic`]) into one that takes 8 frames and returns one embedding, with each
+/// layer's past columns kept as state. The output is delayed by 9 groups: the first window
+/// needs 10.
 fn pulse_plan(bytes: &[u8]) -> TractResult<Arc<TypedRunnableModel>> {
     // Between the planning passes, memory only the last pass needed goes back (a no-op unless
     // the program asked for it, see crate::memory).

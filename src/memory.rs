@@ -22,10 +22,9 @@ pub fn enable() {
 }
 
 /// Returns freed heap and the resident clean pages of the executable and its libraries to the
-/// system, once
-/// [`enable`]d (Linux; a no-op elsewhere). Backbone planning calls it between its passes, so
-/// start-up never holds the code of every pass at once; `listen` calls it once the pipeline is
-/// planned.
+/// system, once [`enable`]d (Linux; a no-op elsewhere). Backbone planning calls it between its
+/// passes, so start-up never holds the code of every pass at once; `listen` calls it once the
+/// pipeline is planned and once the sound server is connected.
 pub fn release_startup() {
     if !ENABLED.load(Ordering::Relaxed) {
         return;

@@ -327,8 +327,7 @@ pub fn train(backbone: &Backbone, opts: &TrainOptions) -> Result<TrainReport> {
                 continue;
             }
         };
-        let len = (info.frames * 16_000).div_ceil(u64::from(info.sample_rate)) as usize;
-        neg_info.push((hash, len));
+        neg_info.push((hash, info.samples_at_16k()));
         kept_files.push(path);
     }
     bar.finish_and_clear();
@@ -379,10 +378,13 @@ pub fn train(backbone: &Backbone, opts: &TrainOptions) -> Result<TrainReport> {
             }
             match WavFile::open(&path) {
                 Ok(w) => {
-                    let info = w.info();
-                    let len = (info.frames * 16_000).div_ceil(u64::from(info.sample_rate));
                     let folder = folder_of(&opts.background, &path);
-                    found.push((path.clone(), hash_file(&path)?, len as usize, folder));
+                    found.push((
+                        path.clone(),
+                        hash_file(&path)?,
+                        w.info().samples_at_16k(),
+                        folder,
+                    ));
                 }
                 Err(e) => warnings.push(format!("skipped background {e}")),
             }
@@ -1023,8 +1025,7 @@ impl Scratch {
     }
 }
 
-/// Picks the lowest threshold (≥ 0.5) whose false alarms per hour on the validation negatives
-/// meet `target`; returns it with the validation miss rate, false alarms per hour and hours.
+/// The head's threshold: [`calibrate_with`] with the tail extrapolated.
 fn calibrate(weights: &Weights, clips: &[Clip], target: f64) -> (f32, f64, f64, f64) {
     calibrate_with(weights, clips, target, true)
 }
@@ -1061,6 +1062,9 @@ fn tail_threshold(fa_rate: &dyn Fn(f32) -> f64, hours: f64, target: f64) -> Opti
     Some(crate::head::sigmoid(logit as f32))
 }
 
+/// Picks the lowest threshold (≥ 0.5) whose false alarms per hour on the validation negatives
+/// meet `target` and, with `tail`, raises it to [`tail_threshold`] where that is higher;
+/// returns it with the validation miss rate, false alarms per hour and hours.
 fn calibrate_with(
     weights: &Weights,
     clips: &[Clip],

@@ -33,6 +33,12 @@ impl WavInfo {
     pub fn seconds(&self) -> f64 {
         self.frames as f64 / f64::from(self.sample_rate)
     }
+
+    /// Mono samples the audio comes to at hark's 16 kHz, as [`read_wav`] returns them.
+    pub fn samples_at_16k(&self) -> usize {
+        (self.frames * u64::from(crate::frontend::SAMPLE_RATE))
+            .div_ceil(u64::from(self.sample_rate)) as usize
+    }
 }
 
 /// A WAV file opened for reading in blocks, so hours of audio never need to sit in memory.

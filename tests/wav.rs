@@ -140,6 +140,30 @@ fn other_rates_are_resampled_to_16k() {
     }
 }
 
+/// The header's length at 16 kHz is the length `read_wav` returns, also for lengths that do
+/// not divide evenly (training sizes its noise pool from headers alone).
+#[test]
+fn header_length_at_16k_matches_what_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    for rate in [8000u32, 11025, 16000, 22050, 44100, 48000] {
+        for frames in [1usize, 999, rate as usize / 3 + 7] {
+            let p = write_with(
+                dir.path(),
+                &format!("n{rate}-{frames}.wav"),
+                spec(1, rate, 16, false),
+                frames,
+                |i, _| tone(i, rate),
+            );
+            let info = WavFile::open(&p).unwrap().info();
+            assert_eq!(
+                info.samples_at_16k(),
+                read_wav(&p).unwrap().len(),
+                "{rate} Hz, {frames} frames"
+            );
+        }
+    }
+}
+
 fn valid_header(data_len: u32, channels: u16, rate: u32, bits: u16, format_tag: u16) -> Vec<u8> {
     let block = channels.wrapping_mul(bits / 8);
     let mut v = Vec::new();
