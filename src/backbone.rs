@@ -6,15 +6,16 @@
 //! many"). A stream takes one 8-frame group (80 ms) at a time and computes only the new time
 //! columns of every layer, keeping the rest as state: every convolution of the network is
 //! "valid" along time and its three time-poolings make a total stride of 8 frames, exactly the
-//! hop, so tract's pulse transform turns it into a streaming network that does 11.2 MFLOP
-//! per hop where the 76-frame window does 83.9. Files go through the same streaming code.
+//! hop, so a streaming network does 11.2 MFLOP per hop where the 76-frame window does 83.9.
+//! The streaming plan is built per layer from the ONNX weights (`convnet`), with tract's
+//! matrix kernels doing the arithmetic. Files go through the same streaming code.
 //!
 //! Embedding `k` of a frame sequence is the network's output on the 76 frames `8k … 8k+75`,
 //! available once group `k+9` (frames `8k+72 … 8k+79`) has arrived: the first embedding of a
 //! stream needs 10 groups (80 frames, 13 152 samples ≈ 0.82 s), and each further 80 ms adds one.
-//! [`WindowedBackbone`] computes the same windows one at a time, as openWakeWord does; it is
-//! the reference the streaming path is tested against (bit-identical in tract) and benchmarked
-//! against.
+//! [`WindowedBackbone`] computes the same windows one at a time, as openWakeWord does, through
+//! tract's ONNX runtime; it is the reference the streaming path is tested against (within
+//! 1e-4: the sums run in another order) and benchmarked against.
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
@@ -22,8 +23,8 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 use tract_onnx::prelude::*;
-use tract_pulse::internal::{PulsedModel, PulsedModelExt};
 
+use crate::convnet;
 use crate::frontend::{GROUP_FRAMES, MelFrame, N_MELS};
 use crate::{Error, Result};
 
@@ -35,6 +36,8 @@ pub const EMBEDDING_DIM: usize = 96;
 pub const FIRST_WINDOW_END: usize = 80;
 /// Groups a stream takes before its first embedding.
 const FIRST_GROUPS: u64 = (FIRST_WINDOW_END / GROUP_FRAMES) as u64;
+/// Groups per call of the whole-sequence path.
+const SEQUENCE_GROUPS: usize = 16;
 
 /// One 96-d embedding: 80 ms of audio seen in 775 ms of context.
 pub type Embedding = [f32; EMBEDDING_DIM];
@@ -43,6 +46,12 @@ pub type Embedding = [f32; EMBEDDING_DIM];
 pub const BUILTIN_SHA256: &str = "70d164290c1d095d1d4ee149bc5e00543250a7316b59f31d056cff7bd3075c1f";
 
 static BUILTIN_MODEL: &[u8] = include_bytes!("../models/embedding_model.onnx");
+
+/// The bytes of the built-in model.
+#[cfg(test)]
+pub(crate) fn builtin_model_bytes() -> &'static [u8] {
+    BUILTIN_MODEL
+}
 
 /// Number of embeddings a sequence of `frames` frames yields.
 pub fn embedding_count(frames: usize) -> usize {
@@ -62,7 +71,7 @@ pub struct Backbone {
 
 struct Planned {
     /// The streaming plan: one group of 8 frames in, one embedding out.
-    pulse: Arc<TypedRunnableModel>,
+    pulse: convnet::Plan,
     /// The model bytes, for planning the windowed reference when it is asked for (borrowed
     /// from the binary for the built-in model, so they are not held twice).
     bytes: Cow<'static, [u8]>,
@@ -201,23 +210,24 @@ impl Backbone {
         })
     }
 
-    /// Plans the whole-sequence path: the convolutions run over a file's entire frame
-    /// sequence at once instead of 8 frames at a time (see [`SequenceBackbone`]).
+    /// Plans the whole-sequence path: the convolutions run over 16 groups (1.28 s) of a file's
+    /// frames per call instead of one (see [`SequenceBackbone`]).
     pub fn sequence(&self) -> Result<SequenceBackbone> {
-        let plan = |frames| {
-            sequence_plan(&self.inner.bytes, frames)
-                .and_then(|p| p.spawn())
-                .map_err(|e| self.failure(format!("cannot plan the whole-sequence model ({e})")))
-        };
+        let plan = convnet::Network::from_onnx(&self.inner.bytes, N_MELS)
+            .and_then(|network| convnet::Plan::new(&network, SEQUENCE_GROUPS))
+            .map_err(|e| self.failure(format!("cannot plan the whole-sequence path ({e})")))?;
+        let state = plan
+            .spawn()
+            .map_err(|e| self.failure(format!("cannot start the whole-sequence path ({e})")))?;
         Ok(SequenceBackbone {
-            chunk: plan(Some(frames_for(SEQUENCE_CHUNK)))?,
-            rest: plan(None)?,
+            plan,
+            state,
             backbone: self.clone(),
-            input: Vec::with_capacity(frames_for(SEQUENCE_CHUNK) * N_MELS),
+            input: Vec::with_capacity(SEQUENCE_GROUPS * GROUP_FRAMES * N_MELS),
         })
     }
 
-    fn spawn(&self) -> Result<TypedSimpleState> {
+    fn spawn(&self) -> Result<convnet::State> {
         self.inner
             .pulse
             .spawn()
@@ -235,7 +245,7 @@ impl Backbone {
 /// One stream through the backbone: the recent time columns of every layer, kept between
 /// groups so each group costs only its new columns.
 pub struct BackboneStream {
-    state: TypedSimpleState,
+    state: convnet::State,
     backbone: Backbone,
     input: Vec<f32>,
     groups: u64,
@@ -274,13 +284,22 @@ impl BackboneStream {
             }
             return window.embed_window(&frames[..WINDOW_FRAMES]).map(Some);
         }
-        let origin = self.backbone.origin().to_path_buf();
-        let output = run_frames(&mut self.state, &mut self.input, group, &origin)?;
+        self.input.clear();
+        self.input.extend(group.iter().flatten());
+        let output = self
+            .backbone
+            .inner
+            .pulse
+            .run(&mut self.state, &self.input)
+            .map_err(|e| self.backbone.failure(e.to_string()))?;
         self.groups += 1;
         if self.groups < FIRST_GROUPS {
             return Ok(None);
         }
-        to_embedding(&output, &origin).map(Some)
+        output.try_into().map(Some).map_err(|_| {
+            self.backbone
+                .failure(format!("returned {} values", output.len()))
+        })
     }
 
     /// Groups fed since the start of the stream.
@@ -336,23 +355,14 @@ impl WindowedBackbone {
     }
 }
 
-/// Embeddings per call of the whole-sequence path's fixed-size plan (20.5 s of audio).
-const SEQUENCE_CHUNK: usize = 256;
-
-/// Frames that yield exactly `embeddings` embeddings.
-fn frames_for(embeddings: usize) -> usize {
-    WINDOW_FRAMES + GROUP_FRAMES * (embeddings - 1)
-}
-
-/// The whole-sequence path ("batch"): each convolution runs over the full frame sequence at
-/// once, as one large product per layer, rather than over 8 new frames per call. Long
-/// sequences go through in pieces of 256 embeddings (20.5 s), each piece re-reading the 68
-/// frames of context it shares with the previous one; the last piece runs through a plan with
-/// free length. Gives the streaming embeddings (bit-identical in tract); for benchmarks and
+/// The whole-sequence path ("batch"): the streaming plan laid out for 16 groups per call, so
+/// each convolution is one product over 128 new frames instead of 8. The frames after the end
+/// of the sequence are zeros; no embedding it returns depends on them. Gives the streaming
+/// embeddings (bit-identical: the same kernels sum in the same order); for benchmarks and
 /// offline tools, while files and live audio share the streaming path.
 pub struct SequenceBackbone {
-    chunk: TypedSimpleState,
-    rest: TypedSimpleState,
+    plan: convnet::Plan,
+    state: convnet::State,
     backbone: Backbone,
     input: Vec<f32>,
 }
@@ -371,25 +381,31 @@ impl SequenceBackbone {
     pub fn embed(&mut self, frames: &[MelFrame]) -> Result<Vec<Embedding>> {
         let total = embedding_count(frames.len());
         let mut out = Vec::with_capacity(total);
-        let origin = self.backbone.origin().to_path_buf();
+        self.state = self
+            .plan
+            .spawn()
+            .map_err(|e| self.backbone.failure(e.to_string()))?;
+        let per_call = SEQUENCE_GROUPS * GROUP_FRAMES;
+        // Output row r of call s is embedding 16·s + r − 9.
+        let lag = FIRST_GROUPS as usize - 1;
+        let mut call = 0usize;
         while out.len() < total {
-            let count = (total - out.len()).min(SEQUENCE_CHUNK);
-            let piece = &frames[out.len() * GROUP_FRAMES..][..frames_for(count)];
-            let state = if count == SEQUENCE_CHUNK {
-                &mut self.chunk
-            } else {
-                &mut self.rest
-            };
-            let output = run_frames(state, &mut self.input, piece, &origin)?;
-            let values = output_values(&output)?;
-            if values.len() != count * EMBEDDING_DIM {
-                return Err(self.backbone.failure(format!(
-                    "returned {} values for {count} embeddings",
-                    values.len()
-                )));
+            self.input.clear();
+            let start = (call * per_call).min(frames.len());
+            let end = ((call + 1) * per_call).min(frames.len());
+            self.input.extend(frames[start..end].iter().flatten());
+            self.input.resize(per_call * N_MELS, 0.0);
+            let values = self
+                .plan
+                .run(&mut self.state, &self.input)
+                .map_err(|e| self.backbone.failure(e.to_string()))?;
+            for (r, e) in values.chunks_exact(EMBEDDING_DIM).enumerate() {
+                let k = (call * SEQUENCE_GROUPS + r).checked_sub(lag);
+                if k.is_some_and(|k| k < total) {
+                    out.push(e.try_into().expect("chunks of EMBEDDING_DIM"));
+                }
             }
-            // [1, 96, K, 1]: dimension-major; one embedding is a column.
-            out.extend((0..count).map(|k| std::array::from_fn(|d| values[d * count + k])));
+            call += 1;
         }
         Ok(out)
     }
@@ -430,91 +446,28 @@ fn to_embedding(output: &TValue, origin: &Path) -> Result<Embedding> {
     })
 }
 
-/// The reference graph with time made free: it fixes the window length only in its two
-/// Reshape constants (`[-1,1,76,32]` in, `[-1,1,1,96]` out), which are replaced by
-/// time-agnostic ones, and the input becomes `[1, T, 32, 1]` for a symbol `T`. The output is
-/// then `[1, 96, K, 1]`: one embedding per 8 frames after the first 76.
-fn time_agnostic(bytes: &[u8]) -> TractResult<(InferenceModel, Symbol)> {
-    let onnx = tract_onnx::onnx();
-    let mut proto = onnx.proto_model_for_read(&mut std::io::Cursor::new(bytes))?;
-    let graph = proto
-        .graph
-        .as_mut()
-        .ok_or_else(|| TractError::msg("no graph"))?;
-    let mut patched = 0;
-    for init in &mut graph.initializer {
-        let shape: Option<[i64; 4]> = match init.name.as_str() {
-            "new_shape__262" => Some([1, 1, -1, N_MELS as i64]),
-            "new_shape__273" => Some([1, EMBEDDING_DIM as i64, -1, 1]),
-            _ => None,
-        };
-        if let Some(shape) = shape {
-            init.int64_data.clear();
-            init.raw_data = shape.iter().flat_map(|v| v.to_le_bytes()).collect();
-            patched += 1;
-        }
-    }
-    if patched != 2 {
-        return Err(TractError::msg(
-            "not the reference graph layout (Reshape constants new_shape__262/273 missing)",
-        ));
-    }
+/// The streaming plan: the network's layers read from the model and laid out for one group of
+/// 8 frames per call, each layer keeping the columns it still needs; the first embedding
+/// comes out of the 10th group.
+fn pulse_plan(bytes: &[u8]) -> TractResult<convnet::Plan> {
+    let network = convnet::Network::from_onnx(bytes, N_MELS)?;
     crate::memory::release_startup();
-    let mut model = onnx.model_for_proto_model(&proto)?;
-    let time = model.sym("T");
-    model.set_input_fact(
-        0,
-        f32::fact(tract_onnx::tract_core::dims!(1, time, N_MELS, 1)).into(),
-    )?;
-    Ok((model, time))
-}
-
-/// The streaming plan: tract's pulse transform turns the time-agnostic graph
-/// ([`time_agnostic`]) into one that takes 8 frames and returns one embedding, with each
-/// layer's past columns kept as state. The output is delayed by 9 groups: the first window
-/// needs 10.
-fn pulse_plan(bytes: &[u8]) -> TractResult<Arc<TypedRunnableModel>> {
-    // Between the planning passes, memory only the last pass needed goes back (a no-op unless
-    // the program asked for it, see crate::memory).
-    let lean = crate::memory::release_startup;
-    let (model, time) = time_agnostic(bytes)?;
-    lean();
-    let typed = model.into_typed()?;
-    lean();
-    let typed = typed.into_decluttered()?;
-    lean();
-    let pulsed = PulsedModel::new(&typed, time, &(GROUP_FRAMES as i64).to_dim())?;
-    // Its weights are copied into the pulsed model; holding both through optimisation only
-    // raises the start-up peak.
-    drop(typed);
-    lean();
-    let out = pulsed.output_fact(0)?;
-    let delay = out.stream.as_ref().map(|s| s.delay);
-    if out.shape.volume() != (EMBEDDING_DIM as i64).to_dim()
-        || delay != Some(FIRST_GROUPS as usize - 1)
+    if network.stride() != GROUP_FRAMES
+        || network.lag() != FIRST_GROUPS as usize - 1
+        || network.out_dim() != EMBEDDING_DIM
     {
         return Err(TractError::msg(format!(
-            "streams as {out:?}, not one {EMBEDDING_DIM}-d embedding per group after {} groups",
-            FIRST_GROUPS
+            "streams {} values every {} frames after {} groups, not one {EMBEDDING_DIM}-d \
+             embedding per {GROUP_FRAMES} frames after {FIRST_GROUPS}",
+            network.out_dim(),
+            network.stride(),
+            network.lag() + 1
         )));
     }
-    let plan = pulsed.into_typed()?;
-    lean();
-    let plan = plan.into_optimized()?;
-    lean();
-    let runnable = plan.into_runnable()?;
-    lean();
-    Ok(runnable)
-}
-
-/// A whole-sequence plan: `[1, T, 32, 1]` frames in, `[1, 96, K, 1]` out, with `T` fixed to
-/// `frames` (tract then picks and packs its kernels once) or left free.
-fn sequence_plan(bytes: &[u8], frames: Option<usize>) -> TractResult<Arc<TypedRunnableModel>> {
-    let (mut model, _) = time_agnostic(bytes)?;
-    if let Some(t) = frames {
-        model.set_input_fact(0, f32::fact([1, t, N_MELS, 1]).into())?;
-    }
-    model.into_optimized()?.into_runnable()
+    let plan = convnet::Plan::new(&network, 1)?;
+    drop(network);
+    crate::memory::release_startup();
+    Ok(plan)
 }
 
 /// The windowed plan, shapes fixed at one `[1, 76, 32, 1]` window so tract can pick and pack

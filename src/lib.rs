@@ -30,6 +30,7 @@
 pub mod atomic;
 pub mod backbone;
 pub mod capture;
+mod convnet;
 pub mod dataset;
 pub mod detect;
 pub mod embedder;

@@ -1,0 +1,750 @@
+//! The backbone's convolutions as a per-layer streaming plan, with tract's matrix kernels
+//! (tract-linalg) doing the arithmetic.
+//!
+//! tract's pulse transform streams the network correctly but spends half its time around the
+//! products: an im2col copy per convolution into a freshly allocated buffer, a generic
+//! max-pool, a clamp it cannot fuse and one kernel picked by a rule of thumb. Here each layer is
+//! laid out once ([`Plan`]): every convolution is one product of packed weights (packed once)
+//! by the layer's new input columns (packed per step straight from the layer's buffer, with
+//! bias, LeakyReLU and the clamp fused into the kernel's store), and the kernel is the fastest
+//! of those tract offers for that shape on this CPU that give the same bits as tract's own pick.
+//!
+//! Layout: a layer's input is a [`Grid`]: per channel, rows of time, each row the `F` values of
+//! the frequency axis between two zero pads, so a "same" frequency convolution reads its
+//! neighbours at fixed offsets and a time convolution the rows above. A step brings `R` new rows
+//! per layer; a convolution of `kt` taps in time also keeps the `kt - 1` rows before them, and a
+//! time-pooling whose pairs straddle two steps keeps one.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use tract_onnx::pb::{NodeProto, TensorProto};
+use tract_onnx::prelude::*;
+use tract_onnx::tract_core::internal::{TensorView, TractErrorContext, bail, ensure};
+use tract_onnx::tract_core::tract_linalg as linalg;
+
+use linalg::mmm::{
+    AsInputValue, EagerPackedInput, FusedSpec, MMMInputValue, MatMatMul, ScratchSpace,
+};
+use linalg::pack::{PackedFormat, PackingWriter};
+use linalg::{BinOp, MmmDispatch};
+
+/// One convolution of the network: "valid" in time, "same" in frequency, stride 1.
+#[derive(Clone, Debug)]
+struct Conv {
+    cin: usize,
+    cout: usize,
+    kt: usize,
+    kf: usize,
+    /// `[cout, cin·kt·kf]`, the reduction index running over (input channel, time tap,
+    /// frequency tap).
+    weights: Tensor,
+    bias: Option<Tensor>,
+    /// LeakyReLU slope applied after the bias, if any.
+    leaky: Option<Tensor>,
+    /// Lower clamp (`Max` with a constant) applied after the activation, if any.
+    floor: Option<Tensor>,
+}
+
+/// A layer of the network.
+#[derive(Clone, Debug)]
+enum Layer {
+    Conv(Box<Conv>),
+    /// Max-pooling with stride equal to its kernel: `kt` rows (1 or 2) by `kf` values.
+    Pool {
+        kt: usize,
+        kf: usize,
+    },
+}
+
+/// The network read from an ONNX export of speech_embedding.
+#[derive(Clone, Debug)]
+pub(crate) struct Network {
+    layers: Vec<Layer>,
+    mels: usize,
+}
+
+impl Network {
+    /// Reads the layers of `bytes`: a Reshape to `[N, 1, T, mels]`, then a chain of Conv,
+    /// LeakyRelu, Max (with a constant) and MaxPool, then a Reshape. Anything else is refused.
+    pub(crate) fn from_onnx(bytes: &[u8], mels: usize) -> TractResult<Network> {
+        let proto = tract_onnx::onnx().proto_model_for_read(&mut std::io::Cursor::new(bytes))?;
+        let graph = proto.graph.as_ref().context("no graph")?;
+        let inits: HashMap<&str, &TensorProto> = graph
+            .initializer
+            .iter()
+            .map(|t| (t.name.as_str(), t))
+            .collect();
+        let resolver = tract_onnx::data_resolver::FopenDataResolver;
+        let constant = |name: &str| -> TractResult<Tensor> {
+            let proto = inits
+                .get(name)
+                .with_context(|| format!("input {name} is not a constant"))?;
+            tract_onnx::tensor::load_tensor(&resolver, proto, None)?
+                .cast_to::<f32>()
+                .map(|t| t.into_owned())
+        };
+        let scalar = |name: &str| -> TractResult<Tensor> {
+            let t = constant(name)?;
+            ensure!(t.len() == 1, "{name} is not a single value");
+            Ok(tensor0(t.try_as_plain_ram()?.as_slice::<f32>()?[0]))
+        };
+        let nodes = &graph.node;
+        ensure!(nodes.len() >= 3, "too few nodes");
+        ensure!(
+            nodes[0].op_type == "Reshape" && nodes[nodes.len() - 1].op_type == "Reshape",
+            "expected Reshape first and last"
+        );
+        let mut layers: Vec<Layer> = vec![];
+        let mut wire = nodes[0]
+            .output
+            .first()
+            .context("Reshape without output")?
+            .clone();
+        for node in &nodes[1..nodes.len() - 1] {
+            ensure!(
+                node.input.first() == Some(&wire),
+                "{} ({}) does not follow the previous layer",
+                node.name,
+                node.op_type
+            );
+            wire = node.output.first().context("node without output")?.clone();
+            match node.op_type.as_str() {
+                "Conv" => layers.push(Layer::Conv(Box::new(conv(node, &constant)?))),
+                "LeakyRelu" => {
+                    let alpha = node.get_attr_opt::<f32>("alpha")?.unwrap_or(0.01);
+                    match layers.last_mut() {
+                        Some(Layer::Conv(c)) if c.leaky.is_none() && c.floor.is_none() => {
+                            c.leaky = Some(tensor0(alpha))
+                        }
+                        _ => bail!("LeakyRelu {} does not follow a convolution", node.name),
+                    }
+                }
+                "Max" => {
+                    ensure!(node.input.len() == 2, "Max {} is not binary", node.name);
+                    let floor = scalar(&node.input[1])?;
+                    match layers.last_mut() {
+                        Some(Layer::Conv(c)) if c.floor.is_none() => c.floor = Some(floor),
+                        _ => bail!("Max {} does not follow a convolution", node.name),
+                    }
+                }
+                "MaxPool" => {
+                    let kernel: TVec<usize> = node.get_attr_tvec("kernel_shape")?;
+                    let strides: TVec<usize> = node
+                        .get_attr_opt_tvec("strides")?
+                        .unwrap_or_else(|| kernel.clone());
+                    let pads: TVec<usize> = node
+                        .get_attr_opt_tvec("pads")?
+                        .unwrap_or_else(|| tvec![0; 4]);
+                    ensure!(
+                        kernel.len() == 2 && kernel == strides && pads.iter().all(|p| *p == 0),
+                        "MaxPool {} is not an unpadded pooling with stride = kernel",
+                        node.name
+                    );
+                    ensure!(
+                        kernel[0] <= 2,
+                        "MaxPool {} pools more than 2 rows",
+                        node.name
+                    );
+                    layers.push(Layer::Pool {
+                        kt: kernel[0],
+                        kf: kernel[1],
+                    });
+                }
+                other => bail!("unsupported operator {other} ({})", node.name),
+            }
+        }
+        let net = Network { layers, mels };
+        net.check()?;
+        Ok(net)
+    }
+
+    /// Checks the chain of shapes: one input channel of `mels` values, channels that match,
+    /// frequency sizes that pool evenly down to one value.
+    fn check(&self) -> TractResult<()> {
+        let (mut c, mut f) = (1, self.mels);
+        for layer in &self.layers {
+            match layer {
+                Layer::Conv(conv) => {
+                    ensure!(
+                        conv.cin == c,
+                        "a convolution takes {} channels, gets {c}",
+                        conv.cin
+                    );
+                    c = conv.cout;
+                }
+                Layer::Pool { kf, .. } => {
+                    ensure!(f % kf == 0, "pooling {f} values by {kf}");
+                    f /= kf;
+                }
+            }
+        }
+        ensure!(f == 1, "the network ends with {f} frequency values, not 1");
+        Ok(())
+    }
+
+    /// Size of the output vector.
+    pub(crate) fn out_dim(&self) -> usize {
+        self.layers
+            .iter()
+            .rev()
+            .find_map(|l| match l {
+                Layer::Conv(c) => Some(c.cout),
+                _ => None,
+            })
+            .unwrap_or(1)
+    }
+
+    /// Input frames per output step: the product of the time-poolings.
+    pub(crate) fn stride(&self) -> usize {
+        self.layers
+            .iter()
+            .map(|l| match l {
+                Layer::Pool { kt, .. } => *kt,
+                _ => 1,
+            })
+            .product()
+    }
+
+    /// Outputs a stream withholds: the first output row of step `s` is `s·g - lag` (in output
+    /// steps), so the first `lag` steps only fill the layers.
+    pub(crate) fn lag(&self) -> usize {
+        let mut lag = 0;
+        for layer in &self.layers {
+            match layer {
+                Layer::Conv(c) => lag += c.kt - 1,
+                Layer::Pool { kt: 2, .. } => lag = lag.div_ceil(2),
+                Layer::Pool { .. } => {}
+            }
+        }
+        lag
+    }
+}
+
+/// Reads one Conv node.
+fn conv(node: &NodeProto, constant: &dyn Fn(&str) -> TractResult<Tensor>) -> TractResult<Conv> {
+    let w = constant(node.input.get(1).context("Conv without weights")?)?;
+    ensure!(w.rank() == 4, "Conv {} weights are not 4-d", node.name);
+    let (cout, cin, kt, kf) = (w.shape()[0], w.shape()[1], w.shape()[2], w.shape()[3]);
+    let group: usize = node.get_attr_opt("group")?.unwrap_or(1);
+    let strides: TVec<usize> = node
+        .get_attr_opt_tvec("strides")?
+        .unwrap_or_else(|| tvec![1, 1]);
+    let dilations: TVec<usize> = node
+        .get_attr_opt_tvec("dilations")?
+        .unwrap_or_else(|| tvec![1, 1]);
+    let pads: TVec<usize> = node
+        .get_attr_opt_tvec("pads")?
+        .unwrap_or_else(|| tvec![0; 4]);
+    ensure!(
+        group == 1 && strides.iter().all(|s| *s == 1) && dilations.iter().all(|d| *d == 1),
+        "Conv {} is grouped, strided or dilated",
+        node.name
+    );
+    ensure!(
+        pads.len() == 4 && pads[0] == 0 && pads[2] == 0,
+        "Conv {} pads time",
+        node.name
+    );
+    ensure!(
+        kf % 2 == 1 && pads[1] == kf / 2 && pads[3] == kf / 2,
+        "Conv {} is not 'same' along frequency",
+        node.name
+    );
+    ensure!(kt >= 1, "Conv {} has an empty kernel", node.name);
+    let weights = w.into_shape(&[cout, cin * kt * kf])?;
+    let bias = match node.input.get(2) {
+        Some(name) if !name.is_empty() => {
+            let b = constant(name)?;
+            ensure!(
+                b.len() == cout,
+                "Conv {} bias has {} values",
+                node.name,
+                b.len()
+            );
+            Some(b.into_shape(&[cout])?)
+        }
+        _ => None,
+    };
+    Ok(Conv {
+        cin,
+        cout,
+        kt,
+        kf,
+        weights,
+        bias,
+        leaky: None,
+        floor: None,
+    })
+}
+
+/// Geometry of one layer's input buffer.
+#[derive(Clone, Copy, Debug)]
+struct Grid {
+    channels: usize,
+    /// Values along frequency.
+    f: usize,
+    /// Rows kept from the previous step.
+    hist: usize,
+    /// New rows per step.
+    rows: usize,
+}
+
+impl Grid {
+    /// Row length: the values and a zero pad on each side.
+    fn w(&self) -> usize {
+        self.f + 2
+    }
+    /// One channel: all rows plus a guard value at each end.
+    fn plane(&self) -> usize {
+        (self.hist + self.rows) * self.w() + 2
+    }
+    fn len(&self) -> usize {
+        self.channels * self.plane()
+    }
+    /// Index of (channel, row, slot), slot 0 and `f + 1` being the pads.
+    fn at(&self, c: usize, row: usize, slot: usize) -> usize {
+        c * self.plane() + 1 + row * self.w() + slot
+    }
+}
+
+/// Which operand of the kernel the weights are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Side {
+    /// Weights are A (rows = output channels), activations B (columns = positions).
+    WeightsA,
+    /// Activations are A (rows = positions), weights B (columns = output channels).
+    WeightsB,
+}
+
+/// A convolution planned for one geometry.
+#[derive(Debug)]
+struct ConvPlan {
+    conv: Conv,
+    mmm: Box<dyn MatMatMul>,
+    packing: usize,
+    side: Side,
+    packed_weights: Box<dyn MMMInputValue>,
+    /// Format the activations are packed in, per step.
+    act_format: PackedFormat,
+}
+
+#[derive(Debug)]
+enum Step {
+    Conv(Box<ConvPlan>),
+    Pool { kt: usize, kf: usize },
+}
+
+/// The network planned for `groups` output steps per call: kernels chosen, weights packed.
+/// Shared (read-only) by every [`State`] spawned from it.
+#[derive(Debug)]
+pub(crate) struct Plan {
+    steps: Vec<Step>,
+    /// Input grid of each step, and the grid of the final output.
+    grids: Vec<Grid>,
+    mels: usize,
+    stride: usize,
+    groups: usize,
+    out_dim: usize,
+}
+
+impl Plan {
+    /// Plans `net` for `groups` output steps (`groups · stride` input frames) per call.
+    pub(crate) fn new(net: &Network, groups: usize) -> TractResult<Plan> {
+        let stride = net.stride();
+        ensure!(groups >= 1);
+        let mut grids = vec![];
+        let mut steps = vec![];
+        let (mut c, mut f, mut rows, mut lag) = (1, net.mels, groups * stride, 0usize);
+        for layer in &net.layers {
+            match layer {
+                Layer::Conv(conv) => {
+                    let grid = Grid {
+                        channels: c,
+                        f,
+                        hist: conv.kt - 1,
+                        rows,
+                    };
+                    grids.push(grid);
+                    steps.push(Step::Conv(Box::new(plan_conv(conv, &grid)?)));
+                    c = conv.cout;
+                    lag += conv.kt - 1;
+                }
+                Layer::Pool { kt, kf } => {
+                    ensure!(rows % kt == 0, "{rows} rows do not pool by {kt}");
+                    let hist = if *kt == 2 { lag % 2 } else { 0 };
+                    grids.push(Grid {
+                        channels: c,
+                        f,
+                        hist,
+                        rows,
+                    });
+                    steps.push(Step::Pool { kt: *kt, kf: *kf });
+                    if *kt == 2 {
+                        lag = lag.div_ceil(2);
+                    }
+                    rows /= kt;
+                    f /= kf;
+                }
+            }
+        }
+        grids.push(Grid {
+            channels: c,
+            f,
+            hist: 0,
+            rows,
+        });
+        Ok(Plan {
+            steps,
+            grids,
+            mels: net.mels,
+            stride,
+            groups,
+            out_dim: net.out_dim(),
+        })
+    }
+
+    /// Input frames per call.
+    pub(crate) fn frames_per_call(&self) -> usize {
+        self.groups * self.stride
+    }
+
+    /// Fresh buffers, all zero: a stream at its start.
+    pub(crate) fn spawn(&self) -> TractResult<State> {
+        let grids = self
+            .grids
+            .iter()
+            .map(|g| Tensor::zero::<f32>(&[g.len()]))
+            .collect::<TractResult<Vec<_>>>()?;
+        let mut packed = vec![];
+        let mut scratch = vec![];
+        for (step, grid) in self.steps.iter().zip(&self.grids) {
+            if let Step::Conv(p) = step {
+                let k = grid.channels * p.conv.kt * p.conv.kf;
+                packed.push(Some(
+                    p.act_format.new_packed_buffer(k, grid.rows * grid.w())?,
+                ));
+                scratch.push(Some(unsafe { p.mmm.allocate_scratch_space() }));
+            } else {
+                packed.push(None);
+                scratch.push(None);
+            }
+        }
+        Ok(State {
+            grids,
+            packed,
+            scratch,
+            out: vec![0.0; self.groups * self.out_dim],
+        })
+    }
+
+    /// Runs one call: `frames_per_call()` frames of `mels` values in, `groups` output vectors
+    /// out (row-major in the returned slice).
+    pub(crate) fn run<'s>(&self, state: &'s mut State, frames: &[f32]) -> TractResult<&'s [f32]> {
+        ensure!(
+            frames.len() == self.frames_per_call() * self.mels,
+            "{} values in, {} expected",
+            frames.len(),
+            self.frames_per_call() * self.mels
+        );
+        // Frames into the first grid's new rows, between its zero pads.
+        {
+            let g = self.grids[0];
+            let buf = unsafe { state.grids[0].as_slice_mut_unchecked::<f32>() };
+            for (r, frame) in frames.chunks_exact(self.mels).enumerate() {
+                let at = g.at(0, g.hist + r, 1);
+                buf[at..at + self.mels].copy_from_slice(frame);
+            }
+        }
+        for (i, step) in self.steps.iter().enumerate() {
+            let (gin, gout) = (self.grids[i], self.grids[i + 1]);
+            let (before, after) = state.grids.split_at_mut(i + 1);
+            let input = &before[i];
+            let output = &mut after[0];
+            match step {
+                Step::Conv(p) => {
+                    let packed = state.packed[i].as_mut().context("packing buffer")?;
+                    let scratch = state.scratch[i].as_mut().context("scratch space")?;
+                    run_conv(p, &gin, input, &gout, output, packed, &mut **scratch)?;
+                }
+                Step::Pool { kt, kf } => pool(*kt, *kf, &gin, input, &gout, output),
+            }
+            keep_history(&gin, &mut before[i]);
+        }
+        let g = *self.grids.last().context("no layers")?;
+        let last = state.grids.last().context("no layers")?;
+        let buf = last.try_as_plain_ram()?.as_slice::<f32>()?;
+        for r in 0..self.groups {
+            for c in 0..self.out_dim {
+                state.out[r * self.out_dim + c] = buf[g.at(c, r, 1)];
+            }
+        }
+        Ok(&state.out)
+    }
+}
+
+/// The buffers of one stream through a [`Plan`].
+pub(crate) struct State {
+    grids: Vec<Tensor>,
+    packed: Vec<Option<EagerPackedInput>>,
+    scratch: Vec<Option<Box<dyn ScratchSpace>>>,
+    out: Vec<f32>,
+}
+
+impl std::fmt::Debug for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("State")
+            .field("layers", &self.grids.len())
+            .finish()
+    }
+}
+
+/// Moves the last `hist` rows of a grid to its front, for the next call.
+fn keep_history(g: &Grid, t: &mut Tensor) {
+    if g.hist == 0 {
+        return;
+    }
+    let buf = unsafe { t.as_slice_mut_unchecked::<f32>() };
+    let len = g.hist * g.w();
+    for c in 0..g.channels {
+        let from = g.at(c, g.rows, 0);
+        let to = g.at(c, 0, 0);
+        buf.copy_within(from..from + len, to);
+    }
+}
+
+/// Max-pools the new rows of `gin` (and the row kept before them when pairs straddle calls)
+/// into the new rows of `gout`.
+fn pool(kt: usize, kf: usize, gin: &Grid, input: &Tensor, gout: &Grid, output: &mut Tensor) {
+    let src = unsafe { input.as_slice_unchecked::<f32>() };
+    let dst = unsafe { output.as_slice_mut_unchecked::<f32>() };
+    for c in 0..gin.channels {
+        for o in 0..gout.rows {
+            let out_at = gout.at(c, gout.hist + o, 1);
+            for j in 0..gout.f {
+                let mut m = f32::NEG_INFINITY;
+                for dr in 0..kt {
+                    let row = gin.at(c, kt * o + dr, 1 + kf * j);
+                    for v in &src[row..row + kf] {
+                        m = m.max(*v);
+                    }
+                }
+                dst[out_at + j] = m;
+            }
+        }
+    }
+}
+
+/// One convolution: packs the input columns, runs the product with its fused epilogue into the
+/// output grid's new rows, and zeroes the pads the product wrote into.
+fn run_conv(
+    p: &ConvPlan,
+    gin: &Grid,
+    input: &Tensor,
+    gout: &Grid,
+    output: &mut Tensor,
+    packed: &mut EagerPackedInput,
+    scratch: &mut dyn ScratchSpace,
+) -> TractResult<()> {
+    let conv = &p.conv;
+    let positions = gin.rows * gin.w();
+    let k = conv.cin * conv.kt * conv.kf;
+    let src = unsafe { input.as_slice_unchecked::<f32>() };
+    {
+        let blob = std::sync::Arc::get_mut(&mut packed.packed).context("shared packing buffer")?;
+        let mut writer =
+            p.act_format
+                .write_with_k_outer(blob.as_mut_ptr() as *mut f32, k, positions);
+        let pad = conv.kf / 2;
+        for c in 0..conv.cin {
+            for dt in 0..conv.kt {
+                for df in 0..conv.kf {
+                    // Position (row r, slot s) reads (row r + dt, slot s + df - pad).
+                    let start = gin.at(c, dt, df) - pad;
+                    writer.write_slice(&src[start..start + positions]);
+                }
+            }
+        }
+    }
+    let cout = conv.cout;
+    let byte_offset = (gout.at(0, gout.hist, 0) * 4) as isize;
+    let plane = gout.plane() as isize;
+    let (m, n, shape, strides) = match p.side {
+        Side::WeightsA => (cout, positions, [cout, positions], [plane, 1]),
+        Side::WeightsB => (positions, cout, [positions, cout], [1, plane]),
+    };
+    unsafe {
+        let view = TensorView::from_bytes(output, byte_offset, &shape, &strides);
+        let store = p
+            .mmm
+            .c_from_data_and_strides(4, strides[0], strides[1])
+            .wrap(&view);
+        let (a, b): (&dyn MMMInputValue, &dyn MMMInputValue) = match p.side {
+            Side::WeightsA => (&*p.packed_weights, &*packed),
+            Side::WeightsB => (&*packed, &*p.packed_weights),
+        };
+        let mut specs: TVec<FusedSpec> = tvec![FusedSpec::AddMatMul {
+            a: AsInputValue::Borrowed(a),
+            b: AsInputValue::Borrowed(b),
+            packing: p.packing,
+        }];
+        if let Some(bias) = &conv.bias {
+            specs.push(match p.side {
+                Side::WeightsA => FusedSpec::BinPerRow(bias.view(), BinOp::Add),
+                Side::WeightsB => FusedSpec::BinPerCol(bias.view(), BinOp::Add),
+            });
+        }
+        if let Some(alpha) = &conv.leaky {
+            specs.push(FusedSpec::LeakyRelu(alpha));
+        }
+        if let Some(floor) = &conv.floor {
+            specs.push(FusedSpec::BinScalar(floor, BinOp::Max));
+        }
+        specs.push(FusedSpec::Store(store));
+        p.mmm.run_with_scratch_space(m, n, scratch, &specs)?;
+    }
+    // The product also wrote the pad slots (from neighbouring rows): zero them again.
+    let dst = unsafe { output.as_slice_mut_unchecked::<f32>() };
+    for c in 0..cout {
+        for r in 0..gout.rows {
+            dst[gout.at(c, gout.hist + r, 0)] = 0.0;
+            dst[gout.at(c, gout.hist + r, gout.f + 1)] = 0.0;
+        }
+    }
+    Ok(())
+}
+
+/// Picks the kernel for one convolution: among every f32 kernel tract has for this CPU, in
+/// both operand orders, those that give exactly the bits of tract's own pick on a probe, and
+/// of those the fastest on the probe. The choice never changes a result, only its speed.
+fn plan_conv(conv: &Conv, gin: &Grid) -> TractResult<ConvPlan> {
+    let positions = gin.rows * gin.w();
+    let k = conv.cin * conv.kt * conv.kf;
+    let dispatch = MmmDispatch::native();
+    let query =
+        linalg::mmm::Query::plain(f32::datum_type(), Some(conv.cout), Some(k), Some(positions));
+    let reference = dispatch.pick(&query).context("no f32 matrix kernel")?;
+    // Candidates: tract's pick first (its output is the reference), then every f32 kernel with
+    // the weights on either side. Each is built only when its turn comes, so one candidate's
+    // packed weights are alive at a time besides the best so far.
+    let mut candidates: Vec<(Box<dyn MatMatMul>, usize, Side)> =
+        vec![(reference.0.clone(), reference.1, Side::WeightsA)];
+    for mmm in dispatch.runnable() {
+        if mmm.internal_type() == f32::datum_type() && !mmm.packings().is_empty() {
+            candidates.push((mmm.clone(), 0, Side::WeightsA));
+            candidates.push((mmm.clone(), 0, Side::WeightsB));
+        }
+    }
+    let build =
+        |mmm: Box<dyn MatMatMul>, packing: usize, side: Side| -> TractResult<Option<ConvPlan>> {
+            let (a, b) = &mmm.packings()[packing];
+            let (wf, af) = match side {
+                Side::WeightsA => (a, b),
+                Side::WeightsB => (b, a),
+            };
+            let f32_plain = linalg::WeightType::Plain(f32::datum_type());
+            if a.precursor() != f32_plain || b.precursor() != f32_plain {
+                return Ok(None);
+            }
+            let Some(act_format) = af.downcast_ref::<PackedFormat>() else {
+                return Ok(None);
+            };
+            if wf.downcast_ref::<PackedFormat>().is_none() {
+                return Ok(None);
+            }
+            let packed_weights = wf.prepare_one(&conv.weights, 1, 0)?;
+            let act_format = act_format.clone();
+            Ok(Some(ConvPlan {
+                conv: conv.clone(),
+                mmm,
+                packing,
+                side,
+                packed_weights,
+                act_format,
+            }))
+        };
+    // A probe: this layer's geometry, deterministic values.
+    let mut input = Tensor::zero::<f32>(&[gin.len()])?;
+    {
+        let buf = unsafe { input.as_slice_mut_unchecked::<f32>() };
+        let mut x = 0x2545_f491u32;
+        for v in buf.iter_mut() {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            *v = (x >> 8) as f32 / (1u32 << 24) as f32 - 0.5;
+        }
+    }
+    let gout = Grid {
+        channels: conv.cout,
+        f: gin.f,
+        hist: 0,
+        rows: gin.rows,
+    };
+    let mut reference_out: Option<Vec<f32>> = None;
+    let mut best: Option<(f64, ConvPlan)> = None;
+    for (mmm, packing, side) in candidates {
+        let Some(cand) = build(mmm, packing, side)? else {
+            continue;
+        };
+        let mut packed = cand.act_format.new_packed_buffer(k, positions)?;
+        let mut scratch = unsafe { cand.mmm.allocate_scratch_space() };
+        let mut output = Tensor::zero::<f32>(&[gout.len()])?;
+        run_conv(
+            &cand,
+            gin,
+            &input,
+            &gout,
+            &mut output,
+            &mut packed,
+            &mut *scratch,
+        )?;
+        let got = output.try_as_plain_ram()?.as_slice::<f32>()?.to_vec();
+        match &reference_out {
+            None => reference_out = Some(got),
+            Some(r) => {
+                let same = r.iter().zip(&got).all(|(a, b)| a.to_bits() == b.to_bits());
+                if !same {
+                    continue;
+                }
+            }
+        }
+        let mut time = f64::MAX;
+        for _ in 0..4 {
+            let t = Instant::now();
+            run_conv(
+                &cand,
+                gin,
+                &input,
+                &gout,
+                &mut output,
+                &mut packed,
+                &mut *scratch,
+            )?;
+            time = time.min(t.elapsed().as_secs_f64());
+        }
+        if best.as_ref().is_none_or(|(t, _)| time < *t) {
+            best = Some((time, cand));
+        }
+    }
+    Ok(best.context("no usable f32 matrix kernel")?.1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_reference_network_reads_as_expected() {
+        let net = Network::from_onnx(crate::backbone::builtin_model_bytes(), 32).unwrap();
+        assert_eq!(net.stride(), 8);
+        assert_eq!(net.lag(), 9);
+        assert_eq!(net.out_dim(), 96);
+        let convs = net
+            .layers
+            .iter()
+            .filter(|l| matches!(l, Layer::Conv(_)))
+            .count();
+        assert_eq!(convs, 20);
+    }
+}
