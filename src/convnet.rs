@@ -26,7 +26,7 @@ use tract_onnx::tract_core::tract_linalg as linalg;
 use linalg::mmm::{
     AsInputValue, EagerPackedInput, FusedSpec, MMMInputValue, MatMatMul, ScratchSpace,
 };
-use linalg::pack::{PackedFormat, PackingWriter};
+use linalg::pack::PackedFormat;
 use linalg::{BinOp, MmmDispatch};
 
 /// One convolution of the network: "valid" in time, "same" in frequency, stride 1.
@@ -44,6 +44,22 @@ struct Conv {
     leaky: Option<Tensor>,
     /// Lower clamp (`Max` with a constant) applied after the activation, if any.
     floor: Option<Tensor>,
+}
+
+impl Conv {
+    /// The same convolution without its weights, for a plan that holds them packed.
+    fn without_weights(&self) -> Conv {
+        Conv {
+            cin: self.cin,
+            cout: self.cout,
+            kt: self.kt,
+            kf: self.kf,
+            weights: Tensor::default(),
+            bias: self.bias.clone(),
+            leaky: self.leaky.clone(),
+            floor: self.floor.clone(),
+        }
+    }
 }
 
 /// A layer of the network.
@@ -320,6 +336,7 @@ enum Side {
 /// A convolution planned for one geometry.
 #[derive(Debug)]
 struct ConvPlan {
+    /// The convolution, its weights dropped once packed.
     conv: Conv,
     mmm: Box<dyn MatMatMul>,
     packing: usize,
@@ -491,6 +508,16 @@ pub(crate) struct State {
     out: Vec<f32>,
 }
 
+impl State {
+    /// Back to the start of a stream: every buffer zero, as [`Plan::spawn`] leaves them.
+    pub(crate) fn reset(&mut self) {
+        for grid in &mut self.grids {
+            // SAFETY: the grids are f32 tensors (made by `spawn`).
+            unsafe { grid.as_slice_mut_unchecked::<f32>() }.fill(0.0);
+        }
+    }
+}
+
 impl std::fmt::Debug for State {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("State")
@@ -521,18 +548,45 @@ fn pool(kt: usize, kf: usize, gin: &Grid, input: &Tensor, gout: &Grid, output: &
     for c in 0..gin.channels {
         for o in 0..gout.rows {
             let out_at = gout.at(c, gout.hist + o, 1);
-            for j in 0..gout.f {
-                let mut m = f32::NEG_INFINITY;
-                for dr in 0..kt {
-                    let row = gin.at(c, kt * o + dr, 1 + kf * j);
-                    for v in &src[row..row + kf] {
-                        m = m.max(*v);
+            let out = &mut dst[out_at..out_at + gout.f];
+            let first = gin.at(c, kt * o, 1);
+            let a = &src[first..first + gin.f];
+            if kt == 2 {
+                let next = gin.at(c, kt * o + 1, 1);
+                let b = &src[next..next + gin.f];
+                let pairs = out
+                    .iter_mut()
+                    .zip(a.chunks_exact(kf))
+                    .zip(b.chunks_exact(kf));
+                if kf == 2 {
+                    for ((y, pa), pb) in pairs {
+                        *y = larger(larger(pa[0], pa[1]), larger(pb[0], pb[1]));
+                    }
+                } else {
+                    for ((y, pa), pb) in pairs {
+                        *y = pa
+                            .iter()
+                            .chain(pb)
+                            .fold(f32::NEG_INFINITY, |m, v| larger(m, *v));
                     }
                 }
-                dst[out_at + j] = m;
+            } else if kf == 2 {
+                for (y, pa) in out.iter_mut().zip(a.chunks_exact(2)) {
+                    *y = larger(pa[0], pa[1]);
+                }
+            } else {
+                for (y, pa) in out.iter_mut().zip(a.chunks_exact(kf)) {
+                    *y = pa.iter().fold(f32::NEG_INFINITY, |m, v| larger(m, *v));
+                }
             }
         }
     }
+}
+
+/// The larger of two values, as one `maxss`/`maxps` (the values are finite).
+#[inline(always)]
+fn larger(a: f32, b: f32) -> f32 {
+    if a > b { a } else { b }
 }
 
 /// One convolution: packs the input columns, runs the product with its fused epilogue into the
@@ -552,16 +606,21 @@ fn run_conv(
     let src = unsafe { input.as_slice_unchecked::<f32>() };
     {
         let blob = std::sync::Arc::get_mut(&mut packed.packed).context("shared packing buffer")?;
-        let mut writer =
-            p.act_format
-                .write_with_k_outer(blob.as_mut_ptr() as *mut f32, k, positions);
+        // SAFETY: the blob was allocated for f32 values, aligned for them.
+        let dst = unsafe {
+            std::slice::from_raw_parts_mut(blob.as_mut_ptr() as *mut f32, blob.len() / 4)
+        };
+        let panel_len = p.act_format.single_panel_len(k);
+        let r = p.act_format.r;
         let pad = conv.kf / 2;
+        let mut row = 0;
         for c in 0..conv.cin {
             for dt in 0..conv.kt {
                 for df in 0..conv.kf {
                     // Position (row r, slot s) reads (row r + dt, slot s + df - pad).
                     let start = gin.at(c, dt, df) - pad;
-                    writer.write_slice(&src[start..start + positions]);
+                    pack_row(dst, panel_len, r, row, &src[start..start + positions]);
+                    row += 1;
                 }
             }
         }
@@ -614,6 +673,43 @@ fn run_conv(
     Ok(())
 }
 
+/// Writes row `k` of a packed operand: `src` holds one value per position, and tract's
+/// `PackedFormat` stores positions in panels of `r`, each panel `panel_len` values long with
+/// row `k` at `k·r` (a last, partial panel keeps its unused lanes as they were: zero).
+/// Copies go `r` values at a time, as fixed-size moves for the panel widths tract's kernels use.
+fn pack_row(dst: &mut [f32], panel_len: usize, r: usize, k: usize, src: &[f32]) {
+    macro_rules! widths {
+        ($($w:literal)*) => {
+            match r {
+                $($w => pack_row_fixed::<$w>(dst, panel_len, k, src),)*
+                _ => pack_row_any(dst, panel_len, r, k, src),
+            }
+        };
+    }
+    widths!(1 2 3 4 5 6 8 12 16 24 32 40 48 64 80 128)
+}
+
+fn pack_row_fixed<const R: usize>(dst: &mut [f32], panel_len: usize, k: usize, src: &[f32]) {
+    let mut chunks = src.chunks_exact(R);
+    for (p, chunk) in chunks.by_ref().enumerate() {
+        let at = p * panel_len + k * R;
+        let to: &mut [f32; R] = (&mut dst[at..at + R]).try_into().expect("R values");
+        *to = chunk.try_into().expect("R values");
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let at = (src.len() / R) * panel_len + k * R;
+        dst[at..at + rest.len()].copy_from_slice(rest);
+    }
+}
+
+fn pack_row_any(dst: &mut [f32], panel_len: usize, r: usize, k: usize, src: &[f32]) {
+    for (p, chunk) in src.chunks(r).enumerate() {
+        let at = p * panel_len + k * r;
+        dst[at..at + chunk.len()].copy_from_slice(chunk);
+    }
+}
+
 /// Picks the kernel for one convolution: among every f32 kernel tract has for this CPU, in
 /// both operand orders, those that give exactly the bits of tract's own pick on a probe, and
 /// of those the fastest on the probe. The choice never changes a result, only its speed.
@@ -655,7 +751,7 @@ fn plan_conv(conv: &Conv, gin: &Grid) -> TractResult<ConvPlan> {
             let packed_weights = wf.prepare_one(&conv.weights, 1, 0)?;
             let act_format = act_format.clone();
             Ok(Some(ConvPlan {
-                conv: conv.clone(),
+                conv: conv.without_weights(),
                 mmm,
                 packing,
                 side,
@@ -733,6 +829,55 @@ fn plan_conv(conv: &Conv, gin: &Grid) -> TractResult<ConvPlan> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rows_pack_as_tract_packs_them() {
+        // Every f32 packing of every kernel tract can run here.
+        let mut formats: Vec<PackedFormat> = vec![];
+        for mmm in MmmDispatch::native().runnable() {
+            for (a, b) in mmm.packings() {
+                for f in [a, b] {
+                    if let Some(f) = f.downcast_ref::<PackedFormat>() {
+                        if f.dt == f32::datum_type() && !formats.contains(f) {
+                            formats.push(f.clone());
+                        }
+                    }
+                }
+            }
+        }
+        assert!(formats.len() > 3);
+        for format in formats {
+            let r = format.r;
+            for (k, mn) in [(1, 1), (3, 5), (9, 272), (72, 130), (5, 2 * r + 1)] {
+                let values: Vec<f32> = (0..k * mn).map(|i| i as f32 + 0.5).collect();
+                let t = Tensor::from_shape(&[k, mn], &values).unwrap();
+                let expected = format.pack_tensor(&t, 0, 1).unwrap();
+                let expected = expected.downcast_ref::<EagerPackedInput>().unwrap();
+                let mut ours = format.new_packed_buffer(k, mn).unwrap();
+                let blob = std::sync::Arc::get_mut(&mut ours.packed).unwrap();
+                let dst = unsafe {
+                    std::slice::from_raw_parts_mut(blob.as_mut_ptr() as *mut f32, blob.len() / 4)
+                };
+                for row in 0..k {
+                    pack_row(
+                        dst,
+                        format.single_panel_len(k),
+                        r,
+                        row,
+                        &values[row * mn..][..mn],
+                    );
+                }
+                // Each panel's k rows (what follows them is padding the kernels do not use).
+                let (o, e) = (ours.packed.as_bytes(), expected.packed.as_bytes());
+                assert_eq!(o.len(), e.len());
+                let panel = format.single_panel_len(k) * 4;
+                for p in 0..mn.div_ceil(r) {
+                    let rows = p * panel..p * panel + k * r * 4;
+                    assert!(o[rows.clone()] == e[rows], "r={r} k={k} mn={mn}: panel {p}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn the_reference_network_reads_as_expected() {

@@ -227,7 +227,12 @@ pub struct Job {
     pub make: Box<dyn Fn() -> Result<Vec<f32>> + Send + Sync>,
 }
 
-/// Embeds every job through the streaming backbone, from the cache where possible, on all
+/// Jobs from which [`embed_jobs`] runs the backbone's whole-sequence path: it is faster per
+/// clip but takes about half a second to plan.
+const SEQUENCE_MIN_JOBS: usize = 32;
+
+/// Embeds every job through the backbone (its whole-sequence path for many jobs, the stream
+/// for a few: the same numbers), from the cache where possible, on all
 /// cores; `tick` is called once per finished job. Results are in job order, and the same for
 /// any number of threads.
 pub fn embed_jobs(
@@ -247,6 +252,9 @@ pub fn embed_jobs(
         for _ in 0..threads {
             s.spawn(|| {
                 let work = || -> Result<()> {
+                    // Many clips: the whole-sequence path (planned once, on the first miss);
+                    // a few: the stream, which is planned already. Same numbers either way.
+                    let mut sequence = None;
                     let mut stream = backbone.stream()?;
                     let mut frames = Vec::new();
                     loop {
@@ -261,11 +269,18 @@ pub fn embed_jobs(
                                 let samples = (job.make)()?;
                                 frames.clear();
                                 FrameStream::new().push(&samples, &mut frames);
-                                stream.reset()?;
-                                let mut out = Vec::with_capacity(frames.len() / GROUP_FRAMES);
-                                for g in frames.chunks_exact(GROUP_FRAMES) {
-                                    out.extend(stream.push_group(g)?);
-                                }
+                                let out = if jobs.len() >= SEQUENCE_MIN_JOBS {
+                                    if sequence.is_none() {
+                                        sequence = Some(backbone.sequence()?);
+                                    }
+                                    sequence.as_mut().expect("planned").embed(&frames)?
+                                } else {
+                                    stream.reset()?;
+                                    frames
+                                        .chunks_exact(GROUP_FRAMES)
+                                        .filter_map(|g| stream.push_group(g).transpose())
+                                        .collect::<Result<Vec<_>>>()?
+                                };
                                 cache.put(&job.key, &out);
                                 out
                             }
