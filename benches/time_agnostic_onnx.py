@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
-"""Writes embedding_model.onnx with time left free, as hark's backbone plans it, for tract's CLI.
+"""Writes embedding_model.onnx with time left free, for tract's CLI: profiles tract's own
+streaming (pulse) plan of the backbone, the one hark ran before its per-layer plan
+(src/convnet.rs), for comparison.
 
 Usage: python3 benches/time_agnostic_onnx.py OUT.onnx   (needs the `onnx` package)
 
 The reference graph fixes the 76-frame window only in its two Reshape constants; they become
-[1,1,-1,32] and [1,96,-1,1] (src/backbone.rs does the same in memory), and the declared output
-shape is dropped. Then tract-cli 0.23.9 (`cargo install --locked tract-cli --version 0.23.9`)
-profiles hark's streaming plan, one 8-frame pulse per hop:
+[1,1,-1,32] and [1,96,-1,1], and the declared output shape is dropped. Then tract-cli 0.23.9
+(`cargo install --locked tract-cli --version 0.23.9`) profiles the pulse plan, one 8-frame
+pulse per hop:
 
     tract OUT.onnx -O -i 1,S,32,1,f32 --pulse 8 dump --allow-random-input --profile
 """

@@ -71,7 +71,7 @@ pub struct Backbone {
 
 struct Planned {
     /// The streaming plan: one group of 8 frames in, one embedding out.
-    pulse: convnet::Plan,
+    stream: convnet::Plan,
     /// The whole-sequence plan, made on first use (its kernel choice takes about 0.5 s).
     sequence: std::sync::OnceLock<Arc<convnet::Plan>>,
     /// The model bytes, for planning the windowed reference when it is asked for (borrowed
@@ -120,7 +120,7 @@ impl Backbone {
             path: origin.to_path_buf(),
             problem,
         };
-        let pulse = pulse_plan(&bytes).map_err(|e| {
+        let stream = plan_stream(&bytes).map_err(|e| {
             fail(format!(
                 "not a usable speech_embedding ONNX model ({})",
                 root_cause(&e)
@@ -128,7 +128,7 @@ impl Backbone {
         })?;
         let backbone = Backbone {
             inner: Arc::new(Planned {
-                pulse,
+                stream,
                 sequence: std::sync::OnceLock::new(),
                 sha256: hex(&Sha256::digest(&bytes)),
                 bytes,
@@ -241,7 +241,7 @@ impl Backbone {
 
     fn spawn(&self) -> Result<convnet::State> {
         self.inner
-            .pulse
+            .stream
             .spawn()
             .map_err(|e| self.failure(format!("cannot start a stream ({e})")))
     }
@@ -301,7 +301,7 @@ impl BackboneStream {
         let output = self
             .backbone
             .inner
-            .pulse
+            .stream
             .run(&mut self.state, &self.input)
             .map_err(|e| self.backbone.failure(e.to_string()))?;
         self.groups += 1;
@@ -459,7 +459,7 @@ fn to_embedding(output: &TValue, origin: &Path) -> Result<Embedding> {
 /// The streaming plan: the network's layers read from the model and laid out for one group of
 /// 8 frames per call, each layer keeping the columns it still needs; the first embedding
 /// comes out of the 10th group.
-fn pulse_plan(bytes: &[u8]) -> TractResult<convnet::Plan> {
+fn plan_stream(bytes: &[u8]) -> TractResult<convnet::Plan> {
     let network = convnet::Network::from_onnx(bytes, N_MELS)?;
     crate::memory::release_startup();
     if network.stride() != GROUP_FRAMES

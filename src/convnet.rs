@@ -711,8 +711,9 @@ fn pack_row_any(dst: &mut [f32], panel_len: usize, r: usize, k: usize, src: &[f3
 }
 
 /// Picks the kernel for one convolution: among every f32 kernel tract has for this CPU, in
-/// both operand orders, those that give exactly the bits of tract's own pick on a probe, and
-/// of those the fastest on the probe. The choice never changes a result, only its speed.
+/// both operand orders, those that give exactly the bits of tract's own pick on a probe (or of
+/// the first that runs, if that one fails), and of those the fastest on the probe. The choice
+/// never changes a result, only its speed.
 fn plan_conv(conv: &Conv, gin: &Grid) -> TractResult<ConvPlan> {
     let positions = gin.rows * gin.w();
     let k = conv.cin * conv.kt * conv.kf;
@@ -786,15 +787,22 @@ fn plan_conv(conv: &Conv, gin: &Grid) -> TractResult<ConvPlan> {
         let mut packed = cand.act_format.new_packed_buffer(k, positions)?;
         let mut scratch = unsafe { cand.mmm.allocate_scratch_space() };
         let mut output = Tensor::zero::<f32>(&[gout.len()])?;
-        run_conv(
-            &cand,
-            gin,
-            &input,
-            &gout,
-            &mut output,
-            &mut packed,
-            &mut *scratch,
-        )?;
+        let mut run = |output: &mut Tensor| {
+            run_conv(
+                &cand,
+                gin,
+                &input,
+                &gout,
+                output,
+                &mut packed,
+                &mut *scratch,
+            )
+        };
+        // A kernel that fails here (some are listed for an ISA the CPU only emulates) is
+        // passed over, as is one that gives other bits than the first that works.
+        if run(&mut output).is_err() {
+            continue;
+        }
         let got = output.try_as_plain_ram()?.as_slice::<f32>()?.to_vec();
         match &reference_out {
             None => reference_out = Some(got),
@@ -808,18 +816,13 @@ fn plan_conv(conv: &Conv, gin: &Grid) -> TractResult<ConvPlan> {
         let mut time = f64::MAX;
         for _ in 0..4 {
             let t = Instant::now();
-            run_conv(
-                &cand,
-                gin,
-                &input,
-                &gout,
-                &mut output,
-                &mut packed,
-                &mut *scratch,
-            )?;
+            if run(&mut output).is_err() {
+                time = f64::MAX;
+                break;
+            }
             time = time.min(t.elapsed().as_secs_f64());
         }
-        if best.as_ref().is_none_or(|(t, _)| time < *t) {
+        if time < f64::MAX && best.as_ref().is_none_or(|(t, _)| time < *t) {
             best = Some((time, cand));
         }
     }
