@@ -72,8 +72,9 @@ pub struct Backbone {
 struct Planned {
     /// The streaming plan: one group of 8 frames in, one embedding out.
     stream: convnet::Plan,
-    /// The whole-sequence plan, made on first use (its kernel choice takes about 0.5 s).
-    sequence: std::sync::OnceLock<Arc<convnet::Plan>>,
+    /// The whole-sequence plan or why it could not be made, on first use (its kernel choice
+    /// takes about 0.5 s; threads asking meanwhile wait for it rather than plan again).
+    sequence: std::sync::OnceLock<std::result::Result<Arc<convnet::Plan>, String>>,
     /// The model bytes, for planning the windowed reference when it is asked for (borrowed
     /// from the binary for the built-in model, so they are not held twice).
     bytes: Cow<'static, [u8]>,
@@ -216,18 +217,17 @@ impl Backbone {
     /// Plans the whole-sequence path: the convolutions run over 8 groups (0.64 s) of a file's
     /// frames per call instead of one (see [`SequenceBackbone`]).
     pub fn sequence(&self) -> Result<SequenceBackbone> {
-        let plan = match self.inner.sequence.get() {
-            Some(plan) => plan.clone(),
-            None => {
-                let plan = convnet::Network::from_onnx(&self.inner.bytes, N_MELS)
+        let plan = self
+            .inner
+            .sequence
+            .get_or_init(|| {
+                convnet::Network::from_onnx(&self.inner.bytes, N_MELS)
                     .and_then(|network| convnet::Plan::new(&network, SEQUENCE_GROUPS))
-                    .map_err(|e| {
-                        self.failure(format!("cannot plan the whole-sequence path ({e})"))
-                    })?;
-                // Two threads may plan at once; both get the plan that was stored first.
-                self.inner.sequence.get_or_init(|| Arc::new(plan)).clone()
-            }
-        };
+                    .map(Arc::new)
+                    .map_err(|e| e.to_string())
+            })
+            .clone()
+            .map_err(|e| self.failure(format!("cannot plan the whole-sequence path ({e})")))?;
         let state = plan
             .spawn()
             .map_err(|e| self.failure(format!("cannot start the whole-sequence path ({e})")))?;

@@ -73,6 +73,19 @@ enum Layer {
     },
 }
 
+impl Layer {
+    /// The lag (see [`Network::lag`]) after this layer, in its output rows, given the lag
+    /// before it: a convolution of `kt` taps in time adds `kt - 1`; pooling pairs of rows
+    /// halves it, rounding up.
+    fn lag_after(&self, lag: usize) -> usize {
+        match self {
+            Layer::Conv(c) => lag + c.kt - 1,
+            Layer::Pool { kt: 2, .. } => lag.div_ceil(2),
+            Layer::Pool { .. } => lag,
+        }
+    }
+}
+
 /// The network read from an ONNX export of speech_embedding.
 #[derive(Clone, Debug)]
 pub(crate) struct Network {
@@ -225,15 +238,9 @@ impl Network {
     /// Outputs a stream withholds: the first output row of step `s` is `s·g - lag` (in output
     /// steps), so the first `lag` steps only fill the layers.
     pub(crate) fn lag(&self) -> usize {
-        let mut lag = 0;
-        for layer in &self.layers {
-            match layer {
-                Layer::Conv(c) => lag += c.kt - 1,
-                Layer::Pool { kt: 2, .. } => lag = lag.div_ceil(2),
-                Layer::Pool { .. } => {}
-            }
-        }
-        lag
+        self.layers
+            .iter()
+            .fold(0, |lag, layer| layer.lag_after(lag))
     }
 }
 
@@ -385,7 +392,6 @@ impl Plan {
                     grids.push(grid);
                     steps.push(Step::Conv(Box::new(plan_conv(conv, &grid)?)));
                     c = conv.cout;
-                    lag += conv.kt - 1;
                 }
                 Layer::Pool { kt, kf } => {
                     ensure!(rows % kt == 0, "{rows} rows do not pool by {kt}");
@@ -397,13 +403,11 @@ impl Plan {
                         rows,
                     });
                     steps.push(Step::Pool { kt: *kt, kf: *kf });
-                    if *kt == 2 {
-                        lag = lag.div_ceil(2);
-                    }
                     rows /= kt;
                     f /= kf;
                 }
             }
+            lag = layer.lag_after(lag);
         }
         grids.push(Grid {
             channels: c,
@@ -433,24 +437,18 @@ impl Plan {
             .iter()
             .map(|g| Tensor::zero::<f32>(&[g.len()]))
             .collect::<TractResult<Vec<_>>>()?;
-        let mut packed = vec![];
-        let mut scratch = vec![];
-        for (step, grid) in self.steps.iter().zip(&self.grids) {
-            if let Step::Conv(p) = step {
-                let k = grid.channels * p.conv.kt * p.conv.kf;
-                packed.push(Some(
-                    p.act_format.new_packed_buffer(k, grid.rows * grid.w())?,
-                ));
-                scratch.push(Some(unsafe { p.mmm.allocate_scratch_space() }));
-            } else {
-                packed.push(None);
-                scratch.push(None);
-            }
-        }
+        let convs = self
+            .steps
+            .iter()
+            .zip(&self.grids)
+            .map(|(step, grid)| match step {
+                Step::Conv(p) => ConvBuffers::new(p, grid).map(Some),
+                Step::Pool { .. } => Ok(None),
+            })
+            .collect::<TractResult<Vec<_>>>()?;
         Ok(State {
             grids,
-            packed,
-            scratch,
+            convs,
             out: vec![0.0; self.groups * self.out_dim],
         })
     }
@@ -480,9 +478,8 @@ impl Plan {
             let output = &mut after[0];
             match step {
                 Step::Conv(p) => {
-                    let packed = state.packed[i].as_mut().context("packing buffer")?;
-                    let scratch = state.scratch[i].as_mut().context("scratch space")?;
-                    run_conv(p, &gin, input, &gout, output, packed, &mut **scratch)?;
+                    let buffers = state.convs[i].as_mut().context("convolution buffers")?;
+                    run_conv(p, &gin, input, &gout, output, buffers)?;
                 }
                 Step::Pool { kt, kf } => pool(*kt, *kf, &gin, input, &gout, output),
             }
@@ -503,9 +500,26 @@ impl Plan {
 /// The buffers of one stream through a [`Plan`].
 pub(crate) struct State {
     grids: Vec<Tensor>,
-    packed: Vec<Option<EagerPackedInput>>,
-    scratch: Vec<Option<Box<dyn ScratchSpace>>>,
+    /// Per step, a convolution's working buffers (none for a pooling).
+    convs: Vec<Option<ConvBuffers>>,
     out: Vec<f32>,
+}
+
+/// What one convolution writes while it runs: its packed input columns and the kernel's
+/// scratch space.
+struct ConvBuffers {
+    packed: EagerPackedInput,
+    scratch: Box<dyn ScratchSpace>,
+}
+
+impl ConvBuffers {
+    fn new(p: &ConvPlan, gin: &Grid) -> TractResult<ConvBuffers> {
+        let k = gin.channels * p.conv.kt * p.conv.kf;
+        Ok(ConvBuffers {
+            packed: p.act_format.new_packed_buffer(k, gin.rows * gin.w())?,
+            scratch: unsafe { p.mmm.allocate_scratch_space() },
+        })
+    }
 }
 
 impl State {
@@ -597,9 +611,9 @@ fn run_conv(
     input: &Tensor,
     gout: &Grid,
     output: &mut Tensor,
-    packed: &mut EagerPackedInput,
-    scratch: &mut dyn ScratchSpace,
+    buffers: &mut ConvBuffers,
 ) -> TractResult<()> {
+    let ConvBuffers { packed, scratch } = buffers;
     let conv = &p.conv;
     let positions = gin.rows * gin.w();
     let k = conv.cin * conv.kt * conv.kf;
@@ -660,7 +674,7 @@ fn run_conv(
             specs.push(FusedSpec::BinScalar(floor, BinOp::Max));
         }
         specs.push(FusedSpec::Store(store));
-        p.mmm.run_with_scratch_space(m, n, scratch, &specs)?;
+        p.mmm.run_with_scratch_space(m, n, &mut **scratch, &specs)?;
     }
     // The product also wrote the pad slots (from neighbouring rows): zero them again.
     let dst = unsafe { output.as_slice_mut_unchecked::<f32>() };
@@ -728,8 +742,13 @@ fn plan_conv(conv: &Conv, gin: &Grid) -> TractResult<ConvPlan> {
         vec![(reference.0.clone(), reference.1, Side::WeightsA)];
     for mmm in dispatch.runnable() {
         if mmm.internal_type() == f32::datum_type() && !mmm.packings().is_empty() {
-            candidates.push((mmm.clone(), 0, Side::WeightsA));
-            candidates.push((mmm.clone(), 0, Side::WeightsB));
+            for side in [Side::WeightsA, Side::WeightsB] {
+                let is_reference =
+                    side == Side::WeightsA && reference.1 == 0 && mmm.name() == reference.0.name();
+                if !is_reference {
+                    candidates.push((mmm.clone(), 0, side));
+                }
+            }
         }
     }
     let build =
@@ -784,20 +803,10 @@ fn plan_conv(conv: &Conv, gin: &Grid) -> TractResult<ConvPlan> {
         let Some(cand) = build(mmm, packing, side)? else {
             continue;
         };
-        let mut packed = cand.act_format.new_packed_buffer(k, positions)?;
-        let mut scratch = unsafe { cand.mmm.allocate_scratch_space() };
+        let mut buffers = ConvBuffers::new(&cand, gin)?;
         let mut output = Tensor::zero::<f32>(&[gout.len()])?;
-        let mut run = |output: &mut Tensor| {
-            run_conv(
-                &cand,
-                gin,
-                &input,
-                &gout,
-                output,
-                &mut packed,
-                &mut *scratch,
-            )
-        };
+        let mut run =
+            |output: &mut Tensor| run_conv(&cand, gin, &input, &gout, output, &mut buffers);
         // A kernel that fails here (some are listed for an ISA the CPU only emulates) is
         // passed over, as is one that gives other bits than the first that works.
         if run(&mut output).is_err() {
