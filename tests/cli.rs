@@ -194,65 +194,58 @@ fn listen_refuses_a_corrupt_head_by_name() {
     );
 }
 
+/// Runs `hark train --word computer ARGS --out DIR/mine.head --no-cache -q` over an existing
+/// head file; asserts that it fails with stderr holding every one of `expected` and leaves
+/// the old head as it was.
+fn train_fails_keeping_the_old_head(dir: &std::path::Path, args: &[&str], expected: &[&str]) {
+    let out = dir.join("mine.head");
+    std::fs::write(&out, b"previous head").unwrap();
+    let mut all = vec!["train", "--word", "computer"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--out", out.to_str().unwrap(), "--no-cache", "-q"]);
+    let o = hark(&all);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(expected.iter().all(|e| err.contains(e)), "{err}");
+    assert_eq!(std::fs::read(&out).unwrap(), b"previous head");
+}
+
 #[test]
 fn train_keeps_the_old_head_when_it_fails() {
     let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("mine.head");
-    std::fs::write(&out, b"previous head").unwrap();
     let empty = dir.path().join("nothing");
     std::fs::create_dir(&empty).unwrap();
-    let o = hark(&[
-        "train",
-        "--word",
-        "computer",
-        "--positive",
-        empty.to_str().unwrap(),
-        "--negative",
-        fixture("train/other").to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--no-cache",
-    ]);
-    assert!(!o.status.success());
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        err.contains("no WAV files") && err.contains("nothing"),
-        "{err}"
+    train_fails_keeping_the_old_head(
+        dir.path(),
+        &[
+            "--positive",
+            empty.to_str().unwrap(),
+            "--negative",
+            fixture("train/other").to_str().unwrap(),
+        ],
+        &["no WAV files", "nothing"],
     );
-    assert_eq!(std::fs::read(&out).unwrap(), b"previous head");
 }
 
 #[test]
 fn train_refuses_background_folders_without_usable_audio() {
     let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("mine.head");
-    std::fs::write(&out, b"previous head").unwrap();
     let quiet = dir.path().join("too-short");
     std::fs::create_dir(&quiet).unwrap();
     // Half a second of audio: too short to mix into a clip.
     hark::wav::write_wav(&quiet.join("blip.wav"), &vec![0.01f32; 8_000], 16_000).unwrap();
-    let o = hark(&[
-        "train",
-        "--word",
-        "computer",
-        "--positive",
-        fixture("train/computer").to_str().unwrap(),
-        "--negative",
-        fixture("train/other").to_str().unwrap(),
-        "--background",
-        quiet.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--no-cache",
-        "-q",
-    ]);
-    assert!(!o.status.success());
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        err.contains("no usable background audio") && err.contains("too-short"),
-        "{err}"
+    train_fails_keeping_the_old_head(
+        dir.path(),
+        &[
+            "--positive",
+            fixture("train/computer").to_str().unwrap(),
+            "--negative",
+            fixture("train/other").to_str().unwrap(),
+            "--background",
+            quiet.to_str().unwrap(),
+        ],
+        &["no usable background audio", "too-short"],
     );
-    assert_eq!(std::fs::read(&out).unwrap(), b"previous head");
 }
 
 #[test]
