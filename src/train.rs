@@ -228,6 +228,17 @@ fn pad_samples(samples: &[f32], pre: usize, post: usize) -> Vec<f32> {
     v
 }
 
+/// A recording the augmentation background can be drawn from.
+struct PoolFile {
+    path: PathBuf,
+    /// Content hash, recorded in each copy's recipe (its cache key).
+    hash: [u8; 32],
+    /// Length at 16 kHz.
+    samples: usize,
+    /// Which of the given folders it is in.
+    folder: Option<usize>,
+}
+
 /// Trains a head from scratch.
 pub fn train(backbone: &Backbone, opts: &TrainOptions) -> Result<TrainReport> {
     let started = Instant::now();
@@ -355,14 +366,16 @@ pub fn train(backbone: &Backbone, opts: &TrainOptions) -> Result<TrainReport> {
     // folder (`--background`; else every negative folder: noise, music, speech…), each in
     // file-name-hash order, never from the validation negatives.
     let folder_of = |dirs: &[PathBuf], p: &Path| dirs.iter().position(|d| p.starts_with(d));
-    let candidates: Vec<(PathBuf, [u8; 32], usize, Option<usize>)> = if opts.background.is_empty() {
+    let candidates: Vec<PoolFile> = if opts.background.is_empty() {
         neg_files
             .iter()
             .enumerate()
             .filter(|&(i, _)| !neg_validation[i])
-            .map(|(i, p)| {
-                let folder = folder_of(&opts.negatives, p);
-                (p.clone(), neg_info[i].0, neg_info[i].1, folder)
+            .map(|(i, p)| PoolFile {
+                path: p.clone(),
+                hash: neg_info[i].0,
+                samples: neg_info[i].1,
+                folder: folder_of(&opts.negatives, p),
             })
             .collect()
     } else {
@@ -378,18 +391,17 @@ pub fn train(backbone: &Backbone, opts: &TrainOptions) -> Result<TrainReport> {
             }
             match WavFile::open(&path) {
                 Ok(w) => {
-                    let folder = folder_of(&opts.background, &path);
-                    found.push((
-                        path.clone(),
-                        hash_file(&path)?,
-                        w.info().samples_at_16k(),
-                        folder,
-                    ));
+                    found.push(PoolFile {
+                        hash: hash_file(&path)?,
+                        samples: w.info().samples_at_16k(),
+                        folder: folder_of(&opts.background, &path),
+                        path,
+                    });
                 }
                 Err(e) => warnings.push(format!("skipped background {e}")),
             }
         }
-        if !found.iter().any(|c| c.2 >= 16_000) {
+        if !found.iter().any(|c| c.samples >= 16_000) {
             return Err(Error::Data(format!(
                 "no usable background audio (WAV files of 1 s or more) in {}",
                 list(&opts.background)
@@ -405,21 +417,24 @@ pub fn train(backbone: &Backbone, opts: &TrainOptions) -> Result<TrainReport> {
     let per_folder = 16_000 * 600 / folders.max(1);
     let mut pool_list = Vec::new();
     for folder in 0..folders {
-        let mut order: Vec<&(PathBuf, [u8; 32], usize, Option<usize>)> = candidates
+        let mut order: Vec<&PoolFile> = candidates
             .iter()
-            .filter(|c| c.3 == Some(folder) && c.2 >= 16_000)
+            .filter(|c| c.folder == Some(folder) && c.samples >= 16_000)
             .collect();
-        order.sort_by(|a, b| name_fraction(&a.0, "pool").total_cmp(&name_fraction(&b.0, "pool")));
+        order.sort_by(|a, b| {
+            name_fraction(&a.path, "pool").total_cmp(&name_fraction(&b.path, "pool"))
+        });
         let mut taken = 0;
         for c in order {
             if taken >= per_folder {
                 break;
             }
-            pool_list.push(c.clone());
-            taken += c.2;
+            pool_list.push(c);
+            taken += c.samples;
         }
     }
-    let pool_paths: Arc<Vec<PathBuf>> = Arc::new(pool_list.iter().map(|c| c.0.clone()).collect());
+    let pool_paths: Arc<Vec<PathBuf>> =
+        Arc::new(pool_list.iter().map(|c| c.path.clone()).collect());
     let pool: Arc<OnceLock<Result<Vec<Vec<f32>>, String>>> = Arc::new(OnceLock::new());
 
     // Embedding jobs: every positive clip clean and augmented, every negative file padded.
@@ -452,7 +467,7 @@ pub fn train(backbone: &Backbone, opts: &TrainOptions) -> Result<TrainReport> {
             } else {
                 let which = rng.below(pool_list.len());
                 let need = pre_c + p.len + post;
-                let avail = pool_list[which].2;
+                let avail = pool_list[which].samples;
                 let offset = if avail > need {
                     rng.below(avail - need)
                 } else {
@@ -468,7 +483,7 @@ pub fn train(backbone: &Backbone, opts: &TrainOptions) -> Result<TrainReport> {
             recipe.extend_from_slice(&gain_db.to_le_bytes());
             recipe.extend_from_slice(&snr_db.to_le_bytes());
             if let Some((which, offset)) = noise {
-                recipe.extend_from_slice(&pool_list[which].1);
+                recipe.extend_from_slice(&pool_list[which].hash);
                 recipe.extend_from_slice(&(offset as u64).to_le_bytes());
             }
             let (pool, pool_paths, span) = (pool.clone(), pool_paths.clone(), p.span);
