@@ -155,7 +155,7 @@ pub fn evaluate(
     for noisy in [false, true] {
         for (gi, group) in groups.iter().enumerate() {
             let mut recipe = if noisy {
-                b"eval-noisy-v2\0".to_vec()
+                b"eval-noisy-v3\0".to_vec()
             } else {
                 b"eval-clean\0".to_vec()
             };
@@ -171,7 +171,7 @@ pub fn evaluate(
             jobs.push(Job {
                 key: cache_key(backbone, &recipe),
                 make: Box::new(move || {
-                    let (stream, words) = build_stream(&paths)?;
+                    let (stream, placed) = build_stream(&paths)?;
                     if !noisy {
                         return Ok(stream);
                     }
@@ -184,7 +184,7 @@ pub fn evaluate(
                             return Err(Error::Data("negative audio is empty".into()));
                         }
                     }
-                    Ok(mix_at_snr(&stream, &words, &bg))
+                    Ok(mix_at_snr(&stream, &placed, &bg))
                 }),
             });
         }
@@ -239,9 +239,11 @@ pub fn evaluate(
     let miss_of =
         |v: &Vec<f32>, t: f32| v.iter().filter(|&&b| b < t).count() as f64 / v.len().max(1) as f64;
     let miss = |t: f32| (miss_of(&best[0], t) + miss_of(&best[1], t)) / 2.0;
-    let curve = (0..=200)
+    // Logits -4 to 16 in steps of 0.08: up to where f32 scores stop resolving (≈ 1 − 1e-7),
+    // so a head whose loudest false alarm scores 0.99999 still shows where it falls silent.
+    let curve = (0..=250)
         .map(|i| {
-            let t = crate::head::sigmoid(-4.0 + i as f32 * 16.0 / 200.0);
+            let t = crate::head::sigmoid(-4.0 + i as f32 * 0.08);
             (t, miss(t), fa(t))
         })
         .collect();
@@ -318,32 +320,71 @@ fn clip_spans(paths: &[PathBuf]) -> Result<Vec<(u64, u64, u64)>> {
         .collect())
 }
 
-/// The positive stream and where each clip's word is in it.
-fn build_stream(paths: &[PathBuf]) -> Result<(Vec<f32>, Vec<std::ops::Range<usize>>)> {
+/// The positive stream and where each clip and its word are in it.
+fn build_stream(paths: &[PathBuf]) -> Result<(Vec<f32>, Vec<Placement>)> {
     let (placed, len) = place_clips(paths)?;
     let mut stream = vec![0.0; len];
-    let mut words = Vec::with_capacity(placed.len());
+    let mut placements = Vec::with_capacity(placed.len());
     for p in placed {
-        stream[p.start..p.start + p.clip.len()].copy_from_slice(&p.clip);
-        words.push(p.word);
+        let clip = p.start..p.start + p.clip.len();
+        stream[clip.clone()].copy_from_slice(&p.clip);
+        placements.push(Placement { clip, word: p.word });
     }
-    Ok((stream, words))
+    Ok((stream, placements))
 }
 
-/// `x` plus background scaled so the words' power over the background's is 10 dB.
-fn mix_at_snr(x: &[f32], words: &[std::ops::Range<usize>], bg: &[f32]) -> Vec<f32> {
-    let energy = |s: &[f32]| s.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>();
-    let n: usize = words.iter().map(|w| w.len()).sum();
-    let ps = words.iter().map(|w| energy(&x[w.clone()])).sum::<f64>() / n.max(1) as f64;
-    let pn = energy(&bg[..x.len()]) / x.len().max(1) as f64;
-    let scale = if pn > 0.0 {
-        (ps / pn / 10f64.powf(SNR_DB / 10.0)).sqrt() as f32
-    } else {
-        0.0
-    };
+/// Where one clip and its word are in a positive stream (samples).
+struct Placement {
+    clip: std::ops::Range<usize>,
+    word: std::ops::Range<usize>,
+}
+
+/// Background level is held from this long before each clip (samples, 0.25 s)…
+const HOLD_BEFORE: usize = 4_000;
+/// …to this long after it (0.5 s, the end of its hit window); in the gaps between, the level
+/// glides from one clip's to the next.
+const HOLD_AFTER: usize = 8_000;
+
+/// Mixes `bg` into the stream `x` so that every clip's word is [`SNR_DB`] above the background
+/// under it: each clip sets its own noise level (recordings differ by tens of dB, so one level
+/// for the whole stream would bury the quiet ones and barely touch the loud ones), held from
+/// 0.25 s before the clip to 0.5 s after it and changing linearly in the gaps between clips.
+fn mix_at_snr(x: &[f32], clips: &[Placement], bg: &[f32]) -> Vec<f32> {
+    let power =
+        |s: &[f32]| s.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>() / s.len().max(1) as f64;
+    // (first sample, last sample, noise scale) of each clip's held stretch.
+    let held: Vec<(usize, usize, f32)> = clips
+        .iter()
+        .map(|c| {
+            let from = c.clip.start.saturating_sub(HOLD_BEFORE);
+            let to = (c.clip.end + HOLD_AFTER).min(x.len());
+            let ps = power(&x[c.word.clone()]);
+            let pn = power(&bg[from..to]);
+            let scale = if pn > 0.0 {
+                (ps / pn / 10f64.powf(SNR_DB / 10.0)).sqrt() as f32
+            } else {
+                0.0
+            };
+            (from, to, scale)
+        })
+        .collect();
+    let mut gain = vec![held.first().map_or(0.0, |h| h.2); x.len()];
+    for (i, &(from, to, scale)) in held.iter().enumerate() {
+        gain[from..to].fill(scale);
+        let (end, next) = match held.get(i + 1) {
+            Some(&(next_from, _, next_scale)) => (next_from, next_scale),
+            None => (x.len(), scale),
+        };
+        let span = end.saturating_sub(to).max(1) as f32;
+        for (j, g) in gain[to..end.max(to)].iter_mut().enumerate() {
+            let u = j as f32 / span;
+            *g = scale + (next - scale) * u;
+        }
+    }
     x.iter()
         .zip(bg)
-        .map(|(a, b)| (a + b * scale).clamp(-1.0, 1.0))
+        .zip(&gain)
+        .map(|((a, b), g)| (a + b * g).clamp(-1.0, 1.0))
         .collect()
 }
 
@@ -398,4 +439,57 @@ pub fn plot_det(report: &EvalReport, word: &str, path: &std::path::Path) -> Resu
         root.present().map_err(|e| fail(e.to_string()))?;
     }
     crate::atomic::write_bytes(path, svg.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn power(s: &[f32]) -> f64 {
+        s.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>() / s.len() as f64
+    }
+
+    /// Two real clips 40 dB apart in level, real speech as the background: each word ends up
+    /// 10 dB above the background under it, and the background follows each clip's level.
+    #[test]
+    fn every_clip_is_mixed_at_its_own_snr() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        let clips = wav_files(&[dir.join("train/computer")], Split::All).unwrap();
+        let loud = read_wav(&clips[0]).unwrap();
+        let quiet: Vec<f32> = read_wav(&clips[1])
+            .unwrap()
+            .iter()
+            .map(|v| v * 0.01)
+            .collect();
+        let gap = 24_000;
+        let mut x = vec![0.0; gap];
+        let mut placements = Vec::new();
+        for clip in [&loud, &quiet] {
+            let start = x.len();
+            let span = crate::vad::locate_word(clip).unwrap();
+            x.extend_from_slice(clip);
+            placements.push(Placement {
+                clip: start..x.len(),
+                word: start + span.start..start + span.end,
+            });
+            x.extend(std::iter::repeat_n(0.0, gap));
+        }
+        let speech = read_wav(&dir.join("speech.wav")).unwrap();
+        let bg: Vec<f32> = speech.iter().cycle().take(x.len()).copied().collect();
+        let mixed = mix_at_snr(&x, &placements, &bg);
+        let noise: Vec<f32> = mixed.iter().zip(&x).map(|(m, c)| m - c).collect();
+        let mut noise_db = Vec::new();
+        for p in &placements {
+            let held = p.clip.start - HOLD_BEFORE..p.clip.end + HOLD_AFTER;
+            let snr = 10.0 * (power(&x[p.word.clone()]) / power(&noise[held.clone()])).log10();
+            assert!((snr - SNR_DB).abs() < 0.05, "SNR {snr:.2} dB, not {SNR_DB}");
+            noise_db.push(10.0 * power(&noise[held]).log10());
+        }
+        let word_db: Vec<f64> = placements
+            .iter()
+            .map(|p| 10.0 * power(&x[p.word.clone()]).log10())
+            .collect();
+        let (dn, dw) = (noise_db[0] - noise_db[1], word_db[0] - word_db[1]);
+        assert!(dw > 30.0 && (dn - dw).abs() < 0.1, "noise moved {dn:.1} dB, words {dw:.1} dB");
+    }
 }
