@@ -264,7 +264,8 @@ enum Command {
     /// Measure a head: miss rate and false alarms per hour on held-out audio.
     ///
     /// Positive clips are put in long streams (0.5 s of silence before each, 1.5 s after), once
-    /// clean and once mixed with the negative audio at 10 dB SNR; a detection within [clip
+    /// clean and once mixed with background audio, each clip's word 10 dB above the background
+    /// under it (the noise follows each clip's level); a detection within [clip
     /// start, clip end + 0.5 s] is a hit. False alarms per hour are counted on the negative
     /// audio. Prints the result at the head's threshold and across thresholds.
     Eval {

@@ -490,6 +490,9 @@ mod tests {
             .map(|p| 10.0 * power(&x[p.word.clone()]).log10())
             .collect();
         let (dn, dw) = (noise_db[0] - noise_db[1], word_db[0] - word_db[1]);
-        assert!(dw > 30.0 && (dn - dw).abs() < 0.1, "noise moved {dn:.1} dB, words {dw:.1} dB");
+        assert!(
+            dw > 30.0 && (dn - dw).abs() < 0.1,
+            "noise moved {dn:.1} dB, words {dw:.1} dB"
+        );
     }
 }
