@@ -239,14 +239,16 @@ pub fn evaluate(
     let miss_of =
         |v: &Vec<f32>, t: f32| v.iter().filter(|&&b| b < t).count() as f64 / v.len().max(1) as f64;
     let miss = |t: f32| (miss_of(&best[0], t) + miss_of(&best[1], t)) / 2.0;
-    // Logits -4 to 16 in steps of 0.08: up to where f32 scores stop resolving (≈ 1 − 1e-7),
-    // so a head whose loudest false alarm scores 0.99999 still shows where it falls silent.
-    let curve = (0..=250)
+    // Logits -4 to 14 in steps of 0.08, up to where f32 scores stop resolving (≈ 1 − 1e-6), so
+    // a head whose loudest false alarm scores 0.99999 still shows where it falls silent; steps
+    // that round to the same f32 threshold are listed once.
+    let mut curve: Vec<(f32, f64, f64)> = (0..=225)
         .map(|i| {
             let t = crate::head::sigmoid(-4.0 + i as f32 * 0.08);
             (t, miss(t), fa(t))
         })
         .collect();
+    curve.dedup_by(|b, a| a.0 == b.0);
     let mut highest_negatives: Vec<(PathBuf, f64, f32)> = neg_scores
         .iter()
         .zip(&neg_files)
