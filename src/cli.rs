@@ -127,7 +127,7 @@ enum Command {
         #[arg(long, default_value_t = 6)]
         copies: usize,
         /// Folder or file of background noise (fans, traffic, music, a room's hum; from
-        /// `hark record --background`, say) mixed into the augmented copies at 0–20 dB SNR;
+        /// `hark record --background`, say) mixed into the augmented copies at 0–35 dB SNR;
         /// repeat for several. Default: the negatives. Noise like the place the device
         /// listens in makes the head hold up there.
         #[arg(long = "background", value_name = "DIR")]
