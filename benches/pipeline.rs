@@ -159,8 +159,9 @@ fn main() {
     let n = std::hint::black_box(sequence.embed(seq_frames).unwrap()).len();
     let sequence_bb = t.elapsed().as_secs_f64() / n as f64;
     println!(
-        "backbone       : {:8.1} µs per 80 ms hop (whole sequence, 8 groups per call, {:.1}× less)",
+        "backbone       : {:8.1} µs per 80 ms hop (whole sequence, {} groups per call, {:.1}× less)",
         sequence_bb * 1e6,
+        hark::backbone::SEQUENCE_GROUPS,
         windowed_bb / sequence_bb
     );
     let peak = peak_gflops();

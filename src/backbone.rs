@@ -36,8 +36,12 @@ pub const EMBEDDING_DIM: usize = 96;
 pub const FIRST_WINDOW_END: usize = 80;
 /// Groups a stream takes before its first embedding.
 const FIRST_GROUPS: u64 = (FIRST_WINDOW_END / GROUP_FRAMES) as u64;
-/// Groups per call of the whole-sequence path.
-const SEQUENCE_GROUPS: usize = 8;
+/// Groups per call of the whole-sequence path ([`Backbone::sequence`]). Four beat eight on
+/// this project's 2-core machine (`cargo bench --bench pipeline`, alternating runs of one
+/// session: 181.1 and 184.3 µs per hop against 282.9 and 195.0; the stream 195.7–202.2) and
+/// vary less: the eight-group plan's bigger products slow down sharply when the caches are
+/// shared with a busy neighbour. Sixteen were slower still.
+pub const SEQUENCE_GROUPS: usize = 4;
 
 /// One 96-d embedding: 80 ms of audio seen in 775 ms of context.
 pub type Embedding = [f32; EMBEDDING_DIM];
@@ -214,8 +218,8 @@ impl Backbone {
         })
     }
 
-    /// Plans the whole-sequence path: the convolutions run over 8 groups (0.64 s) of a file's
-    /// frames per call instead of one (see [`SequenceBackbone`]).
+    /// Plans the whole-sequence path: the convolutions run over [`SEQUENCE_GROUPS`] groups
+    /// (0.32 s) of a file's frames per call instead of one (see [`SequenceBackbone`]).
     pub fn sequence(&self) -> Result<SequenceBackbone> {
         let plan = self
             .inner
@@ -367,9 +371,9 @@ impl WindowedBackbone {
     }
 }
 
-/// The whole-sequence path ("batch"): the streaming plan laid out for 8 groups per call, so
-/// each convolution is one product over 64 new frames instead of 8 (measured fastest; 16
-/// groups per call outgrow the caches). The frames after the end
+/// The whole-sequence path ("batch"): the streaming plan laid out for [`SEQUENCE_GROUPS`]
+/// groups per call, so each convolution is one product over 32 new frames instead of 8. The
+/// frames after the end
 /// of the sequence are zeros; no embedding it returns depends on them. Gives the streaming
 /// embeddings (bit-identical: every kernel it may pick sums in the same order); `train` and
 /// `update` embed their clips with it.
