@@ -54,6 +54,11 @@ pub fn assess_take(samples: &[f32]) -> Result<Take, String> {
             "nothing stood out from the background: speak up or move closer to the microphone"
                 .to_string()
         }
+        ClipProblem::NoPause(_) => {
+            "the background is as loud as the word: find a quieter spot, or move closer to the \
+             microphone"
+                .to_string()
+        }
         ClipProblem::Clipped => {
             "the take is clipped throughout: lower the input gain or move back".to_string()
         }

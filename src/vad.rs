@@ -19,10 +19,13 @@ pub struct Span {
 }
 
 /// Why a clip cannot be used as a positive.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum ClipProblem {
-    /// No stretch stands out from the noise floor (or the clip is digital silence).
+    /// Nothing above −75 dBFS (or digital silence).
     Silent,
+    /// Sound throughout, never more than this many dB under its loudest: continuous noise, or
+    /// a clip cut right around the word, with no quiet stretch to find the word against.
+    NoPause(f32),
     /// Most of the clip sits at full scale.
     Clipped,
     /// Outside 0.5–10 s.
@@ -32,7 +35,13 @@ pub enum ClipProblem {
 impl std::fmt::Display for ClipProblem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ClipProblem::Silent => write!(f, "silent: no utterance stands out from the noise"),
+            ClipProblem::Silent => write!(f, "silent: nothing louder than -75 dBFS"),
+            ClipProblem::NoPause(range) => write!(
+                f,
+                "no pause around the word: the level stays within {range:.0} dB of its peak \
+                 throughout (continuous noise, or the clip is cut right at the word); enrolment \
+                 clips need a moment of quiet before and after it"
+            ),
             ClipProblem::Clipped => write!(f, "clipped throughout: most samples at full scale"),
             ClipProblem::Length(s) => write!(f, "{s}"),
         }
@@ -72,8 +81,11 @@ pub fn locate_word(samples: &[f32]) -> Result<Span, ClipProblem> {
     sorted.sort_by(f32::total_cmp);
     let floor = sorted[sorted.len() / 10];
     let peak = sorted[sorted.len() - 1];
-    if peak - floor < 12.0 || peak < -75.0 {
+    if peak < -75.0 {
         return Err(ClipProblem::Silent);
+    }
+    if peak - floor < 12.0 {
+        return Err(ClipProblem::NoPause(peak - floor));
     }
     let threshold = floor + 0.3 * (peak - floor);
     // Active stretches with short gaps bridged; keep the one holding the most energy above
@@ -143,5 +155,18 @@ mod tests {
         ));
         // A DC offset alone is not an utterance.
         assert_eq!(locate_word(&vec![0.3; 16_000]), Err(ClipProblem::Silent));
+    }
+
+    #[test]
+    fn loud_sound_without_a_pause_is_told_apart_from_silence() {
+        // Steady loud noise, as in a clip cut right around the word or a recording of a fan.
+        let x: Vec<f32> = (0..16_000u64)
+            .map(|i| 0.3 * ((i.wrapping_mul(2_654_435_761) % 1000) as f32 / 500.0 - 1.0))
+            .collect();
+        let Err(ClipProblem::NoPause(range)) = locate_word(&x) else {
+            panic!("{:?}", locate_word(&x));
+        };
+        assert!(range < 12.0, "{range}");
+        assert!(ClipProblem::NoPause(range).to_string().contains("no pause"));
     }
 }
