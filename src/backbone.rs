@@ -373,10 +373,9 @@ impl WindowedBackbone {
 
 /// The whole-sequence path ("batch"): the streaming plan laid out for [`SEQUENCE_GROUPS`]
 /// groups per call, so each convolution is one product over 32 new frames instead of 8. The
-/// frames after the end
-/// of the sequence are zeros; no embedding it returns depends on them. Gives the streaming
-/// embeddings (bit-identical: every kernel it may pick sums in the same order); `train` and
-/// `update` embed their clips with it.
+/// frames after the end of the sequence are zeros; no embedding it returns depends on them.
+/// Gives the streaming embeddings (bit-identical: every kernel it may pick sums in the same
+/// order); `train` and `update` embed their clips with it.
 pub struct SequenceBackbone {
     plan: Arc<convnet::Plan>,
     state: convnet::State,
