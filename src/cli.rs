@@ -160,6 +160,20 @@ enum Command {
         #[command(flatten)]
         cache: CacheArgs,
     },
+    /// Set a head's detection threshold, for instance one read off `hark eval`'s table.
+    ///
+    /// `train` calibrates the threshold on its held-out negatives, which may be too short to
+    /// show rare false alarms: if the head fires too often where it listens, run `hark eval`
+    /// with audio from there, pick the threshold whose false alarms per hour you accept and set
+    /// it here. The head is rewritten atomically; `hark update` recalibrates it again.
+    SetThreshold {
+        /// The head to change.
+        #[arg(long, value_name = "FILE")]
+        head: PathBuf,
+        /// The new threshold: a score strictly between 0 and 1 (higher fires less often).
+        #[arg(value_name = "SCORE")]
+        threshold: f32,
+    },
     /// Print a head's score for every 80 ms of a WAV file: `time<TAB>score`.
     ///
     /// `time` is the seconds of audio consumed when the score was produced; the first score
@@ -495,6 +509,7 @@ fn dispatch(cli: Cli) -> Result<()> {
                 }
             }
         }
+        Command::SetThreshold { head, threshold } => set_threshold_cmd(&head, threshold),
         Command::Eval {
             head,
             positives,
@@ -550,6 +565,24 @@ fn load_head(path: Option<&Path>, backbone: &Backbone) -> Result<Head> {
             Ok(head)
         }
     }
+}
+
+fn set_threshold_cmd(path: &Path, threshold: f32) -> Result<()> {
+    if !(threshold > 0.0 && threshold < 1.0) {
+        return Err(Error::Invalid(format!(
+            "threshold {threshold} is not a score strictly between 0 and 1"
+        )));
+    }
+    let mut head = Head::load(path, None)?;
+    let old = head.info.threshold;
+    head.info.threshold = threshold;
+    head.save(path)?;
+    eprintln!(
+        "{}: \"{}\" threshold {old:.5} → {threshold:.5}",
+        path.display(),
+        head.info.word
+    );
+    Ok(())
 }
 
 fn train_cmd(backbone: &Backbone, opts: &TrainOptions, out: &Path) -> Result<()> {

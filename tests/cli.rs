@@ -390,3 +390,47 @@ fn learning_refuses_heads_it_cannot_update() {
     let marks = std::fs::read_dir(dir.path().join("computer.head.learn/inbox")).unwrap();
     assert_eq!(marks.count(), 1);
 }
+
+/// A stricter threshold set on a copy of the bundled head drops the demo's weakest
+/// "computer" (its peak score is under 0.99999) and keeps the two others; a bad value is
+/// refused without touching the file.
+#[test]
+fn set_threshold_changes_what_listen_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let head = dir.path().join("computer.head");
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/models/computer.head"),
+        &head,
+    )
+    .unwrap();
+    let head = head.to_str().unwrap();
+    let detections = || {
+        let o = hark(&["listen", "--head", head, "--wav", &demo(), "--json"]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["score"]
+                    .as_f64()
+                    .unwrap()
+            })
+            .collect::<Vec<f64>>()
+    };
+    assert_eq!(detections().len(), 3);
+
+    let o = hark(&["set-threshold", "--head", head, "0.99999"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("→ 0.99999"));
+    let scores = detections();
+    assert_eq!(scores.len(), 2, "{scores:?}");
+    assert!(scores.iter().all(|&s| s >= 0.99999 - 1e-7), "{scores:?}");
+
+    let before = std::fs::read(head).unwrap();
+    for bad in ["1.5", "0", "nan"] {
+        let o = hark(&["set-threshold", "--head", head, bad]);
+        assert!(!o.status.success());
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("between 0 and 1"), "{bad}: {err}");
+    }
+    assert_eq!(std::fs::read(head).unwrap(), before);
+}
