@@ -50,13 +50,9 @@ pub fn meter(samples: &[f32]) -> String {
 /// Judges a take of 16 kHz audio; `Err` says why it cannot be used and what to do.
 pub fn assess_take(samples: &[f32]) -> Result<Take, String> {
     let span = vad::locate_word(samples).map_err(|p| match p {
-        ClipProblem::Silent => {
+        // In a take, steady sound with no word above it is the background alone.
+        ClipProblem::Silent | ClipProblem::NoPause(_) => {
             "nothing stood out from the background: speak up or move closer to the microphone"
-                .to_string()
-        }
-        ClipProblem::NoPause(_) => {
-            "the background is as loud as the word: find a quieter spot, or move closer to the \
-             microphone"
                 .to_string()
         }
         ClipProblem::Clipped => {
