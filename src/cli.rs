@@ -631,6 +631,19 @@ fn train_cmd(backbone: &Backbone, opts: &TrainOptions, out: &Path) -> Result<()>
         t.validation_negative_hours,
         report.head.info.threshold
     );
+    if t.validation_negative_hours * t.target_fa_per_hour < 1.0 {
+        // One alarm in the held-out audio is already above the target: the threshold was
+        // extrapolated, and it has come out too low on other audio (README: Accuracy).
+        eprintln!(
+            "note: in {:.2} h of held-out negatives one false alarm is already {:.1}/hour, so the \
+             threshold for {}/hour is extrapolated; check it on audio from where the head will \
+             listen (`hark eval`) and raise it with `hark set-threshold` if it fires too often, \
+             or train with more negative audio",
+            t.validation_negative_hours,
+            1.0 / t.validation_negative_hours.max(1e-9),
+            t.target_fa_per_hour
+        );
+    }
     eprintln!("head written to {}", out.display());
     Ok(())
 }

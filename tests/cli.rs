@@ -275,6 +275,12 @@ fn update_then_rollback_restores_the_head() {
         "-q",
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // A few seconds of held-out negatives cannot show 0.5 false alarms per hour: say so.
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("threshold for 0.5/hour is extrapolated") && err.contains("set-threshold"),
+        "{err}"
+    );
     let trained = std::fs::read(&head).unwrap();
     assert!(std::path::Path::new(&format!("{h}.replay")).exists());
 
