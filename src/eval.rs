@@ -9,6 +9,7 @@ use crate::dataset::{Cache, Job, Split, cache_key, embed_jobs, hash_file, wav_fi
 use crate::detect::fire_indices;
 use crate::embedder::samples_at_embedding;
 use crate::head::{HEAD_WINDOW, Head, score_all};
+use crate::train::noise_scale;
 use crate::wav::read_wav;
 use crate::{Error, Result};
 
@@ -352,21 +353,13 @@ const HOLD_AFTER: usize = 8_000;
 /// for the whole stream would bury the quiet ones and barely touch the loud ones), held from
 /// 0.25 s before the clip to 0.5 s after it and changing linearly in the gaps between clips.
 fn mix_at_snr(x: &[f32], clips: &[Placement], bg: &[f32]) -> Vec<f32> {
-    let power =
-        |s: &[f32]| s.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>() / s.len().max(1) as f64;
     // (first sample, last sample, noise scale) of each clip's held stretch.
     let held: Vec<(usize, usize, f32)> = clips
         .iter()
         .map(|c| {
             let from = c.clip.start.saturating_sub(HOLD_BEFORE);
             let to = (c.clip.end + HOLD_AFTER).min(x.len());
-            let ps = power(&x[c.word.clone()]);
-            let pn = power(&bg[from..to]);
-            let scale = if pn > 0.0 {
-                (ps / pn / 10f64.powf(SNR_DB / 10.0)).sqrt() as f32
-            } else {
-                0.0
-            };
+            let scale = noise_scale(&x[c.word.clone()], &bg[from..to], SNR_DB).unwrap_or(0.0);
             (from, to, scale)
         })
         .collect();
@@ -446,10 +439,7 @@ pub fn plot_det(report: &EvalReport, word: &str, path: &std::path::Path) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn power(s: &[f32]) -> f64 {
-        s.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>() / s.len() as f64
-    }
+    use crate::train::mean_power as power;
 
     /// Two real clips 40 dB apart in level, real speech as the background: each word ends up
     /// 10 dB above the background under it, and the background follows each clip's level.

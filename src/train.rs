@@ -639,8 +639,6 @@ fn list(dirs: &[PathBuf]) -> String {
 
 /// Mixes `noise[offset..]` into `x` so the word's power over `word` is `snr_db` above the noise's.
 fn mix(x: &mut [f32], noise: &[f32], offset: usize, word: std::ops::Range<usize>, snr_db: f32) {
-    let power =
-        |s: &[f32]| s.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>() / s.len().max(1) as f64;
     let seg: Vec<f32> = (0..x.len())
         .map(|i| {
             noise
@@ -649,15 +647,25 @@ fn mix(x: &mut [f32], noise: &[f32], offset: usize, word: std::ops::Range<usize>
                 .unwrap_or_else(|| noise[(offset + i) % noise.len()])
         })
         .collect();
-    let ps = power(&x[word.start.min(x.len())..word.end.min(x.len())]);
-    let pn = power(&seg);
-    if ps <= 0.0 || pn <= 0.0 {
+    let word = &x[word.start.min(x.len())..word.end.min(x.len())];
+    let Some(scale) = noise_scale(word, &seg, f64::from(snr_db)) else {
         return;
-    }
-    let scale = (ps / pn / 10f64.powf(f64::from(snr_db) / 10.0)).sqrt() as f32;
+    };
     for (v, n) in x.iter_mut().zip(seg) {
         *v = (*v + n * scale).clamp(-1.0, 1.0);
     }
+}
+
+/// Mean power (mean square) of `s`; 0 for an empty slice.
+pub(crate) fn mean_power(s: &[f32]) -> f64 {
+    s.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>() / s.len().max(1) as f64
+}
+
+/// The factor for `noise` that puts `signal`'s mean power `snr_db` above the scaled noise's;
+/// `None` when either is silent (nothing to mix, or nothing to measure against).
+pub(crate) fn noise_scale(signal: &[f32], noise: &[f32], snr_db: f64) -> Option<f32> {
+    let (ps, pn) = (mean_power(signal), mean_power(noise));
+    (ps > 0.0 && pn > 0.0).then(|| (ps / pn / 10f64.powf(snr_db / 10.0)).sqrt() as f32)
 }
 
 fn progress(show: bool, len: usize, what: &str) -> indicatif::ProgressBar {
