@@ -631,7 +631,15 @@ fn train_cmd(backbone: &Backbone, opts: &TrainOptions, out: &Path) -> Result<()>
         t.validation_negative_hours,
         report.head.info.threshold
     );
-    if t.validation_negative_hours * t.target_fa_per_hour < 1.0 {
+    if t.validation_negative_hours <= 0.0 {
+        // Few negative files: none fell in the held-out split, so nothing checked the threshold.
+        eprintln!(
+            "note: no negative file was held out for validation, so the threshold was not \
+             checked on audio the head did not train on; check it with `hark eval` on audio from \
+             where the head will listen and set it with `hark set-threshold`, or train with more \
+             negative files"
+        );
+    } else if t.validation_negative_hours * t.target_fa_per_hour < 1.0 {
         // One alarm in the held-out audio is already above the target: the threshold was
         // extrapolated, and it has come out too low on other audio (README: Accuracy).
         eprintln!(
@@ -640,7 +648,7 @@ fn train_cmd(backbone: &Backbone, opts: &TrainOptions, out: &Path) -> Result<()>
              listen (`hark eval`) and raise it with `hark set-threshold` if it fires too often, \
              or train with more negative audio",
             t.validation_negative_hours,
-            1.0 / t.validation_negative_hours.max(1e-9),
+            1.0 / t.validation_negative_hours,
             t.target_fa_per_hour
         );
     }

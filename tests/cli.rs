@@ -248,6 +248,48 @@ fn train_refuses_background_folders_without_usable_audio() {
     );
 }
 
+/// With one negative file, none is held out for validation: the summary says the threshold
+/// went unchecked (not that one alarm in no audio is "already" some rate).
+#[test]
+fn train_says_when_no_negatives_were_held_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let negatives = dir.path().join("neg");
+    std::fs::create_dir(&negatives).unwrap();
+    let one = std::fs::read_dir(fixture("train/other"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "wav"))
+        .min()
+        .unwrap();
+    std::fs::copy(&one, negatives.join(one.file_name().unwrap())).unwrap();
+    let head = dir.path().join("c.head");
+    let o = hark(&[
+        "train",
+        "--word",
+        "computer",
+        "--positive",
+        fixture("train/computer").to_str().unwrap(),
+        "--negative",
+        negatives.to_str().unwrap(),
+        "--out",
+        head.to_str().unwrap(),
+        "--cache",
+        dir.path().join("cache").to_str().unwrap(),
+        "--copies",
+        "1",
+        "--hidden",
+        "8",
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("(0.00 h of held-out negatives)"), "{err}");
+    assert!(
+        err.contains("no negative file was held out") && !err.contains("extrapolated"),
+        "{err}"
+    );
+}
+
 #[test]
 fn update_then_rollback_restores_the_head() {
     let dir = tempfile::tempdir().unwrap();
