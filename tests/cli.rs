@@ -248,6 +248,33 @@ fn train_refuses_background_folders_without_usable_audio() {
     );
 }
 
+/// A quick `hark train` of "computer" on the fixture clips against `negatives` (one
+/// augmented copy per clip, 8 hidden units), writing `head` and caching in `cache`.
+fn train_small(
+    negatives: &std::path::Path,
+    head: &std::path::Path,
+    cache: &std::path::Path,
+) -> std::process::Output {
+    hark(&[
+        "train",
+        "--word",
+        "computer",
+        "--positive",
+        fixture("train/computer").to_str().unwrap(),
+        "--negative",
+        negatives.to_str().unwrap(),
+        "--out",
+        head.to_str().unwrap(),
+        "--cache",
+        cache.to_str().unwrap(),
+        "--copies",
+        "1",
+        "--hidden",
+        "8",
+        "-q",
+    ])
+}
+
 /// With one negative file, none is held out for validation: the summary says the threshold
 /// went unchecked (not that one alarm in no audio is "already" some rate).
 #[test]
@@ -263,24 +290,7 @@ fn train_says_when_no_negatives_were_held_out() {
         .unwrap();
     std::fs::copy(&one, negatives.join(one.file_name().unwrap())).unwrap();
     let head = dir.path().join("c.head");
-    let o = hark(&[
-        "train",
-        "--word",
-        "computer",
-        "--positive",
-        fixture("train/computer").to_str().unwrap(),
-        "--negative",
-        negatives.to_str().unwrap(),
-        "--out",
-        head.to_str().unwrap(),
-        "--cache",
-        dir.path().join("cache").to_str().unwrap(),
-        "--copies",
-        "1",
-        "--hidden",
-        "8",
-        "-q",
-    ]);
+    let o = train_small(&negatives, &head, &dir.path().join("cache"));
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("(0.00 h of held-out negatives)"), "{err}");
@@ -296,26 +306,8 @@ fn update_then_rollback_restores_the_head() {
     let head = dir.path().join("c.head");
     let cache = dir.path().join("cache");
     let (h, c) = (head.to_str().unwrap(), cache.to_str().unwrap());
-    let positives = fixture("train/computer");
     let negatives = fixture("train/other");
-    let o = hark(&[
-        "train",
-        "--word",
-        "computer",
-        "--positive",
-        positives.to_str().unwrap(),
-        "--negative",
-        negatives.to_str().unwrap(),
-        "--out",
-        h,
-        "--cache",
-        c,
-        "--copies",
-        "1",
-        "--hidden",
-        "8",
-        "-q",
-    ]);
+    let o = train_small(&negatives, &head, &cache);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     // A few seconds of held-out negatives cannot show 0.5 false alarms per hour: say so.
     let err = String::from_utf8_lossy(&o.stderr);
