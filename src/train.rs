@@ -203,6 +203,20 @@ fn label(p: &Positive, pre: usize) -> (std::ops::Range<usize>, std::ops::Range<u
     )
 }
 
+/// Samples at the start of a copy of `p` placed after `pre` samples that no labelled window
+/// reads: whole 1280-sample hops before the first embedding of the first window used (a
+/// positive, a late negative or, for validation clips, a hit window). Embedding k covers
+/// samples from 1280k on, so dropping them leaves every later embedding bit for bit as it was
+/// and spares the backbone the copy's padding and the clip's own lead.
+fn unused_lead(p: &Positive, pre: usize) -> usize {
+    let (positive, hit, late) = label(p, pre);
+    let mut first = positive.start.min(late);
+    if p.validation {
+        first = first.min(hit.start);
+    }
+    first.saturating_sub(HEAD_WINDOW - 1) * 1280
+}
+
 /// Range of the signal-to-noise ratio (dB) at which background is mixed into the augmented
 /// copies, drawn uniformly. Reaching up to 35 dB, a third of the copies are nearly clean: with
 /// 0–20 dB every copy was audibly noisy and the clean clip was 1 in 7 of what the head saw,
@@ -488,9 +502,10 @@ pub fn train(backbone: &Backbone, opts: &TrainOptions) -> Result<TrainReport> {
                 };
                 Some((which, offset))
             };
+            let trim = unused_lead(p, pre_c);
             let mut recipe = b"augmented\0".to_vec();
             recipe.extend_from_slice(&p.hash);
-            for v in [pre_c as u64, post as u64] {
+            for v in [pre_c as u64, post as u64, trim as u64] {
                 recipe.extend_from_slice(&v.to_le_bytes());
             }
             recipe.extend_from_slice(&gain_db.to_le_bytes());
@@ -527,10 +542,13 @@ pub fn train(backbone: &Backbone, opts: &TrainOptions) -> Result<TrainReport> {
                             snr_db,
                         );
                     }
+                    // After mixing, so the noise's level (set over the whole copy) and so
+                    // every kept sample are as they would be untrimmed.
+                    x.drain(..trim);
                     Ok(x)
                 }),
             });
-            meta.push((Some(pi), pre_c, p.validation, 0.0));
+            meta.push((Some(pi), pre_c - trim, p.validation, 0.0));
         }
     }
     for (i, path) in neg_files.iter().enumerate() {
@@ -1539,6 +1557,48 @@ mod tests {
         let t = tail_threshold(&counted, 0.45, 0.5).unwrap();
         assert!((logit(t) - 4.602).abs() < 0.5, "logit {}", logit(t));
         assert!(sigmoid(4.0) < t);
+    }
+
+    /// Embeddings of padded audio, as training computes them.
+    fn embed(backbone: &Backbone, samples: &[f32]) -> Vec<Embedding> {
+        let mut frames = Vec::new();
+        crate::frontend::FrameStream::new().push(samples, &mut frames);
+        backbone.embed(&frames).unwrap()
+    }
+
+    /// Trimming a copy's unused lead leaves every window training reads as it was: the same
+    /// embeddings, bit for bit, under the shifted labels. (Trimming one hop more fails it.)
+    #[test]
+    fn trimming_the_unused_lead_keeps_the_labelled_windows() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/train");
+        let path = dir.join("computer/computer-en-099d6097-ce0f-403a-b30d-0ced99f1e44e.wav");
+        let clip = read_wav(&path).unwrap();
+        let backbone = Backbone::builtin().unwrap();
+        for validation in [false, true] {
+            let p = Positive {
+                path: path.clone(),
+                hash: [0; 32],
+                span: locate_word(&clip).unwrap(),
+                len: clip.len(),
+                validation,
+            };
+            let pre = 27_000;
+            let trim = unused_lead(&p, pre);
+            assert!(trim >= 2 * 1280, "trim {trim}");
+            let padded = pad_samples(&clip, pre, 8000);
+            let full = embed(&backbone, &padded);
+            let trimmed = embed(&backbone, &padded[trim..]);
+            let (pos, hit, late) = label(&p, pre);
+            let (pos_t, hit_t, late_t) = label(&p, pre - trim);
+            let hop = trim / 1280;
+            assert_eq!(pos_t.start + hop, pos.start);
+            assert_eq!(late_t + hop, late);
+            if validation {
+                assert_eq!(hit_t.start + hop, hit.start);
+            }
+            assert_eq!(trimmed.len() + hop, full.len());
+            assert!(trimmed[..] == full[hop..], "kept embeddings changed");
+        }
     }
 
     #[test]
