@@ -142,8 +142,9 @@ enum Command {
     ///
     /// Fine-tunes the head from its current weights on the new clips while replaying its
     /// cached training data (listed in FILE.replay, written by `train`), so it keeps what it
-    /// knew; then recalibrates the threshold. The previous version is kept as FILE.prev;
-    /// `--rollback` brings it back.
+    /// knew; then recalibrates the threshold, never below the current one (the few held-out
+    /// negatives, once false alarms are trained out, would often loosen it). The previous
+    /// version is kept as FILE.prev; `--rollback` brings it back.
     Update {
         /// The head to update (rewritten atomically).
         #[arg(long, value_name = "FILE")]
@@ -165,7 +166,8 @@ enum Command {
     /// `train` calibrates the threshold on its held-out negatives, which may be too short to
     /// show rare false alarms: if the head fires too often where it listens, run `hark eval`
     /// with audio from there, pick the threshold whose false alarms per hour you accept and set
-    /// it here. The head is rewritten atomically; `hark update` recalibrates it again.
+    /// it here. The head is rewritten atomically; `hark update` keeps it unless its
+    /// recalibration asks for a higher one.
     SetThreshold {
         /// The head to change.
         #[arg(long, value_name = "FILE")]
@@ -671,14 +673,13 @@ fn update_cmd(backbone: &Backbone, path: &Path, opts: &TrainOptions) -> Result<(
     report.commit(path, &head)?;
     let t = &report.head.info.training;
     eprintln!(
-        "updated \"{}\" with {} new positive and {} new negative clip(s) in {:.2} s (update {}); threshold {:.4} → {:.4}; validation miss {:.1}% at {:.2} FA/h",
+        "updated \"{}\" with {} new positive and {} new negative clip(s) in {:.2} s (update {}); {}; validation miss {:.1}% at {:.2} FA/h",
         report.head.info.word,
         report.new_positives,
         report.new_negatives,
         report.seconds,
         t.updates,
-        head.info.threshold,
-        report.head.info.threshold,
+        report.threshold_change(head.info.threshold),
         t.validation_miss_rate * 100.0,
         t.validation_fa_per_hour
     );

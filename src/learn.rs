@@ -487,12 +487,11 @@ fn update_in_place(
     }
     retire(&clips, learned, &mut notes);
     let message = format!(
-        "learning: head updated from {} false alarm(s) and {} missed word(s) in {:.2} s; threshold {:.4} → {:.4}; now listening with update {} ({})",
+        "learning: head updated from {} false alarm(s) and {} missed word(s) in {:.2} s; {}; now listening with update {} ({})",
         report.new_negatives,
         report.new_positives,
         report.seconds,
-        old.info.threshold,
-        report.head.info.threshold,
+        report.threshold_change(old.info.threshold),
         report.head.info.training.updates,
         head_path.display()
     );

@@ -606,7 +606,7 @@ pub fn train(backbone: &Backbone, opts: &TrainOptions) -> Result<TrainReport> {
         ..Default::default()
     };
     let weights = fit(&mut clips, opts, &mut summary, None, "training")?;
-    let (threshold, miss, fa, hours) = calibrate(&weights, &clips, opts.target_fa_per_hour);
+    let (threshold, miss, fa, hours) = calibrate(&weights, &clips, opts.target_fa_per_hour, 0.5);
     summary.validation_miss_rate = miss;
     summary.validation_fa_per_hour = fa;
     summary.validation_negative_hours = hours;
@@ -828,7 +828,8 @@ fn fit(
         } else {
             // Counting only: epochs are compared where they are measured; the tail fit is for
             // the final threshold.
-            let (_, miss, _, _) = calibrate_with(&weights, clips, opts.target_fa_per_hour, false);
+            let (_, miss, _, _) =
+                calibrate_with(&weights, clips, opts.target_fa_per_hour, false, 0.5);
             miss + 0.01 * balanced_loss(&weights, clips, &val_pos, &val_neg)
         };
         bar.set_message(format!("{bar_label} (validation {loss:.4})"));
@@ -1079,9 +1080,9 @@ impl Scratch {
     }
 }
 
-/// The head's threshold: [`calibrate_with`] with the tail extrapolated.
-fn calibrate(weights: &Weights, clips: &[Clip], target: f64) -> (f32, f64, f64, f64) {
-    calibrate_with(weights, clips, target, true)
+/// The head's threshold: [`calibrate_with`] with the tail extrapolated, and at least `floor`.
+fn calibrate(weights: &Weights, clips: &[Clip], target: f64, floor: f32) -> (f32, f64, f64, f64) {
+    calibrate_with(weights, clips, target, true, floor)
 }
 
 /// False alarms counted on the validation negatives between which the tail is fitted.
@@ -1117,13 +1118,14 @@ fn tail_threshold(fa_rate: &dyn Fn(f32) -> f64, hours: f64, target: f64) -> Opti
 }
 
 /// Picks the lowest threshold (≥ 0.5) whose false alarms per hour on the validation negatives
-/// meet `target` and, with `tail`, raises it to [`tail_threshold`] where that is higher;
-/// returns it with the validation miss rate, false alarms per hour and hours.
+/// meet `target` and, with `tail`, raises it to [`tail_threshold`] where that is higher, and to
+/// `floor`; returns it with the validation miss rate, false alarms per hour and hours.
 fn calibrate_with(
     weights: &Weights,
     clips: &[Clip],
     target: f64,
     tail: bool,
+    floor: f32,
 ) -> (f32, f64, f64, f64) {
     let refractory = (f64::from(REFRACTORY_SECONDS) / 0.08).ceil() as usize;
     let mut neg_scores = Vec::new();
@@ -1180,6 +1182,7 @@ fn calibrate_with(
     if tail && let Some(t) = tail_threshold(&fa_rate, hours, target) {
         chosen = chosen.max(t);
     }
+    chosen = chosen.max(floor);
     (chosen, miss(chosen), fa_rate(chosen), hours)
 }
 
@@ -1283,6 +1286,9 @@ pub struct UpdateReport {
     pub head: Head,
     /// The training data now behind it.
     pub replay: Replay,
+    /// The threshold the validation data alone gave; the head keeps its old one when this is
+    /// lower (an update never loosens the threshold).
+    pub calibrated: f32,
     /// New positive clips used.
     pub new_positives: usize,
     /// New negative files used.
@@ -1297,7 +1303,7 @@ pub struct UpdateReport {
 
 /// Fine-tunes `head` on new clips — missed wake words (`opts.positives`) and false alarms
 /// (`opts.negatives`) — starting from its weights and replaying its cached training data so
-/// old knowledge is kept; then recalibrates the threshold.
+/// old knowledge is kept; then recalibrates the threshold, never below the old one.
 pub fn update(
     backbone: &Backbone,
     head: &Head,
@@ -1461,7 +1467,16 @@ pub fn update(
         "updating",
     )?;
     let target = head.info.training.target_fa_per_hour;
-    let (threshold, miss, fa, hours) = calibrate(&weights, &clips, target);
+    // Never below the old threshold: the validation negatives are a fraction of an hour, and an
+    // update that trained false alarms out scores them lower, so they alone would often loosen
+    // the threshold (a ~1 h head: 0.92 → 0.50, where held-out audio then fired twice as often).
+    // Teaching the head new clips must not make it fire more; `hark set-threshold` lowers it.
+    let mut calibration = calibrate(&weights, &clips, target, 0.5);
+    let calibrated = calibration.0;
+    if calibrated < head.info.threshold {
+        calibration = calibrate(&weights, &clips, target, head.info.threshold);
+    }
+    let (threshold, miss, fa, hours) = calibration;
     summary.validation_miss_rate = miss;
     summary.validation_fa_per_hour = fa;
     summary.validation_negative_hours = hours;
@@ -1481,6 +1496,7 @@ pub fn update(
     Ok(UpdateReport {
         replay,
         head,
+        calibrated,
         new_positives,
         new_negatives,
         skipped,
@@ -1520,6 +1536,20 @@ impl UpdateReport {
         )?;
         self.replay.save(&replay_path)?;
         self.head.save(path)
+    }
+
+    /// How the threshold moved from `old`, for the closing line: "threshold A → B", and when the
+    /// old one was kept, what the validation data alone gave.
+    pub fn threshold_change(&self, old: f32) -> String {
+        let new = self.head.info.threshold;
+        if self.calibrated < new {
+            format!(
+                "threshold {old:.4} kept (the validation negatives alone gave {:.4}; an update never loosens it, `hark set-threshold` can)",
+                self.calibrated
+            )
+        } else {
+            format!("threshold {old:.4} → {new:.4}")
+        }
     }
 }
 

@@ -395,6 +395,38 @@ fn update_on_false_alarms_lowers_them_and_keeps_the_positives() {
     assert_eq!(up.replay.entries.len(), report.replay.entries.len() + 2);
 }
 
+/// An update trains false alarms out, so the validation negatives score lower and, alone,
+/// would often loosen the threshold; the update keeps the old one instead and says so.
+#[test]
+fn an_update_never_loosens_the_threshold() {
+    let backbone = Backbone::builtin().unwrap();
+    let cache_dir = tempfile::tempdir().unwrap();
+    let mut o = options(7);
+    o.cache = Cache::new(Some(cache_dir.path().to_path_buf()));
+    let report = train(&backbone, &o).unwrap();
+    let alarms: Vec<PathBuf> = wavs("train/other")
+        .into_iter()
+        .filter(|p| hark::dataset::name_fraction(p, "validation") < 0.2)
+        .collect();
+    // As after `hark set-threshold 0.9999`: stricter than the validation data asks for.
+    let mut strict = report.head.clone();
+    strict.info.threshold = 0.9999;
+    let up = hark::train::update(
+        &backbone,
+        &strict,
+        &report.replay,
+        &TrainOptions::for_update(vec![], alarms, o.cache.clone()),
+    )
+    .unwrap();
+    assert!(up.calibrated < 0.9999, "calibrated {}", up.calibrated);
+    assert_eq!(up.head.info.threshold, 0.9999);
+    let line = up.threshold_change(0.9999);
+    assert!(
+        line.contains("0.9999 kept") && line.contains("set-threshold"),
+        "{line}"
+    );
+}
+
 /// The learner as `listen --learn` drives it: a word the head misses is marked with
 /// `hark feedback missed` (the same mark file), kept from the listener's recent audio, learned
 /// by a background update written over the head file, and handed back; the clip now scores
