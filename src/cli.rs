@@ -262,7 +262,8 @@ enum Command {
         /// Folder for the recordings (created if missing).
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
-        /// Takes to record.
+        /// Takes to record. Ten is enough for a first head; more takes (in different rooms,
+        /// moods and distances) make it miss less: the README's "How many recordings".
         #[arg(long, default_value_t = 10)]
         count: usize,
         /// Seconds of audio captured per take.
