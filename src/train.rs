@@ -606,10 +606,11 @@ pub fn train(backbone: &Backbone, opts: &TrainOptions) -> Result<TrainReport> {
         ..Default::default()
     };
     let weights = fit(&mut clips, opts, &mut summary, None, "training")?;
-    let (threshold, miss, fa, hours) = calibrate(&weights, &clips, opts.target_fa_per_hour, 0.5);
-    summary.validation_miss_rate = miss;
-    summary.validation_fa_per_hour = fa;
-    summary.validation_negative_hours = hours;
+    let calibration = calibrate(&weights, &clips, opts.target_fa_per_hour, 0.5);
+    let threshold = calibration.threshold;
+    summary.validation_miss_rate = calibration.miss;
+    summary.validation_fa_per_hour = calibration.fa_per_hour;
+    summary.validation_negative_hours = calibration.hours;
     let head = Head {
         info: HeadInfo {
             format: FORMAT_VERSION,
@@ -828,8 +829,7 @@ fn fit(
         } else {
             // Counting only: epochs are compared where they are measured; the tail fit is for
             // the final threshold.
-            let (_, miss, _, _) =
-                calibrate_with(&weights, clips, opts.target_fa_per_hour, false, 0.5);
+            let miss = calibrate_with(&weights, clips, opts.target_fa_per_hour, false, 0.5).miss;
             miss + 0.01 * balanced_loss(&weights, clips, &val_pos, &val_neg)
         };
         bar.set_message(format!("{bar_label} (validation {loss:.4})"));
@@ -1080,8 +1080,22 @@ impl Scratch {
     }
 }
 
+/// A threshold set on the validation data, and what it gives there.
+struct Calibration {
+    /// The threshold: what the data gave, raised to the floor asked for.
+    threshold: f32,
+    /// What the data alone gave.
+    unfloored: f32,
+    /// Validation miss rate at `threshold`.
+    miss: f64,
+    /// Validation false alarms per hour at `threshold`.
+    fa_per_hour: f64,
+    /// Hours of validation negatives.
+    hours: f64,
+}
+
 /// The head's threshold: [`calibrate_with`] with the tail extrapolated, and at least `floor`.
-fn calibrate(weights: &Weights, clips: &[Clip], target: f64, floor: f32) -> (f32, f64, f64, f64) {
+fn calibrate(weights: &Weights, clips: &[Clip], target: f64, floor: f32) -> Calibration {
     calibrate_with(weights, clips, target, true, floor)
 }
 
@@ -1119,14 +1133,14 @@ fn tail_threshold(fa_rate: &dyn Fn(f32) -> f64, hours: f64, target: f64) -> Opti
 
 /// Picks the lowest threshold (≥ 0.5) whose false alarms per hour on the validation negatives
 /// meet `target` and, with `tail`, raises it to [`tail_threshold`] where that is higher, and to
-/// `floor`; returns it with the validation miss rate, false alarms per hour and hours.
+/// `floor`.
 fn calibrate_with(
     weights: &Weights,
     clips: &[Clip],
     target: f64,
     tail: bool,
     floor: f32,
-) -> (f32, f64, f64, f64) {
+) -> Calibration {
     let refractory = (f64::from(REFRACTORY_SECONDS) / 0.08).ceil() as usize;
     let mut neg_scores = Vec::new();
     let mut hours = 0.0;
@@ -1182,8 +1196,14 @@ fn calibrate_with(
     if tail && let Some(t) = tail_threshold(&fa_rate, hours, target) {
         chosen = chosen.max(t);
     }
-    chosen = chosen.max(floor);
-    (chosen, miss(chosen), fa_rate(chosen), hours)
+    let threshold = chosen.max(floor);
+    Calibration {
+        threshold,
+        unfloored: chosen,
+        miss: miss(threshold),
+        fa_per_hour: fa_rate(threshold),
+        hours,
+    }
 }
 
 /// What a head was trained on, by embedding-cache key, so `hark update` can replay it without
@@ -1471,17 +1491,12 @@ pub fn update(
     // update that trained false alarms out scores them lower, so they alone would often loosen
     // the threshold (a ~1 h head: 0.92 → 0.50, where held-out audio then fired twice as often).
     // Teaching the head new clips must not make it fire more; `hark set-threshold` lowers it.
-    let mut calibration = calibrate(&weights, &clips, target, 0.5);
-    let calibrated = calibration.0;
-    if calibrated < head.info.threshold {
-        calibration = calibrate(&weights, &clips, target, head.info.threshold);
-    }
-    let (threshold, miss, fa, hours) = calibration;
-    summary.validation_miss_rate = miss;
-    summary.validation_fa_per_hour = fa;
-    summary.validation_negative_hours = hours;
+    let calibration = calibrate(&weights, &clips, target, head.info.threshold);
+    summary.validation_miss_rate = calibration.miss;
+    summary.validation_fa_per_hour = calibration.fa_per_hour;
+    summary.validation_negative_hours = calibration.hours;
     let mut info = head.info.clone();
-    info.threshold = threshold;
+    info.threshold = calibration.threshold;
     info.created_unix = creation_time();
     info.training = summary;
     let head = Head { info, weights };
@@ -1496,7 +1511,7 @@ pub fn update(
     Ok(UpdateReport {
         replay,
         head,
-        calibrated,
+        calibrated: calibration.unfloored,
         new_positives,
         new_negatives,
         skipped,
