@@ -10,7 +10,7 @@ use hark::backbone::Backbone;
 use hark::dataset::Cache;
 use hark::head::{Head, score_all};
 use hark::listen::{Listener, Source, WavSource};
-use hark::train::{TrainOptions, train};
+use hark::train::{TrainOptions, TrainReport, train};
 
 fn options(seed: u64) -> TrainOptions {
     let mut o = TrainOptions::new(
@@ -53,6 +53,23 @@ fn bundled_head() -> Head {
 
 fn wavs(dir: &str) -> Vec<PathBuf> {
     hark::dataset::wav_files(&[fixture(dir)], hark::dataset::Split::All).unwrap()
+}
+
+/// The fixture head of `options(7)` with its embeddings cached in `cache`, so that updates can
+/// replay them; with the options that made it.
+fn trained_with_cache(backbone: &Backbone, cache: PathBuf) -> (TrainOptions, TrainReport) {
+    let mut o = options(7);
+    o.cache = Cache::new(Some(cache));
+    let report = train(backbone, &o).unwrap();
+    (o, report)
+}
+
+/// The fixture's negative clips held out for validation: training never fitted on them.
+fn held_out_negatives() -> Vec<PathBuf> {
+    wavs("train/other")
+        .into_iter()
+        .filter(|p| hark::dataset::name_fraction(p, "validation") < 0.2)
+        .collect()
 }
 
 #[test]
@@ -349,15 +366,10 @@ fn eval_reports_a_consistent_det_curve() {
 fn update_on_false_alarms_lowers_them_and_keeps_the_positives() {
     let backbone = Backbone::builtin().unwrap();
     let cache_dir = tempfile::tempdir().unwrap();
-    let mut o = options(7);
-    o.cache = Cache::new(Some(cache_dir.path().to_path_buf()));
-    let report = train(&backbone, &o).unwrap();
+    let (o, report) = trained_with_cache(&backbone, cache_dir.path().to_path_buf());
     let head = report.head;
     // The validation negatives were never trained on; the head scores them high.
-    let alarms: Vec<PathBuf> = wavs("train/other")
-        .into_iter()
-        .filter(|p| hark::dataset::name_fraction(p, "validation") < 0.2)
-        .collect();
+    let alarms = held_out_negatives();
     assert_eq!(alarms.len(), 2);
     let positives: Vec<PathBuf> = wavs("train/computer")
         .into_iter()
@@ -401,13 +413,8 @@ fn update_on_false_alarms_lowers_them_and_keeps_the_positives() {
 fn an_update_never_loosens_the_threshold() {
     let backbone = Backbone::builtin().unwrap();
     let cache_dir = tempfile::tempdir().unwrap();
-    let mut o = options(7);
-    o.cache = Cache::new(Some(cache_dir.path().to_path_buf()));
-    let report = train(&backbone, &o).unwrap();
-    let alarms: Vec<PathBuf> = wavs("train/other")
-        .into_iter()
-        .filter(|p| hark::dataset::name_fraction(p, "validation") < 0.2)
-        .collect();
+    let (o, report) = trained_with_cache(&backbone, cache_dir.path().to_path_buf());
+    let alarms = held_out_negatives();
     // As after `hark set-threshold 0.9999`: stricter than the validation data asks for.
     let mut strict = report.head.clone();
     strict.info.threshold = 0.9999;
@@ -436,9 +443,7 @@ fn a_marked_miss_is_learned_in_the_background() {
     use hark::learn::{Feedback, LearnDir, Learner, send};
     let backbone = Backbone::builtin().unwrap();
     let work = tempfile::tempdir().unwrap();
-    let mut o = options(7);
-    o.cache = Cache::new(Some(work.path().join("cache")));
-    let report = train(&backbone, &o).unwrap();
+    let (o, report) = trained_with_cache(&backbone, work.path().join("cache"));
     let head_path = work.path().join("computer.head");
     report.head.save(&head_path).unwrap();
     report
