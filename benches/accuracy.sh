@@ -10,10 +10,7 @@ set -eu
 DATA=$1
 BG=$2
 HARK=${HARK:-target/release/hark}
-W=$DATA/wake-word-benchmark
-P=$DATA/precise-community
-COMMON="--negative $P/not-wake-words-en --negative $P/not-wake-words-es --negative $DATA/background --negative $BG"
-BACKGROUND="--background $DATA/background --background $BG/music"
+. "$(dirname "$0")/words.sh"
 TRAIN_ARGS="--seed ${SEED:-1}"
 if [ "${TRAIN_BACKGROUND:-1}" != 0 ]; then TRAIN_ARGS="$TRAIN_ARGS $BACKGROUND"; fi
 cargo build --release
@@ -26,6 +23,7 @@ run() {
     echo "  first threshold at <= 0.25 FA/h: $(awk '/^[0-9.]+\t/ && $3<=0.25 {print; exit}' "$word.eval")"
     echo "  first threshold at <= 0.8 FA/h:  $(awk '/^[0-9.]+\t/ && $3<=0.8 {print; exit}' "$word.eval")"
 }
-run computer "$W/computer" --negative "$W/jarvis" --negative "$W/smart_mirror" --negative "$W/snowboy" --negative "$P/athena" --negative "$P/hey_chatterbox"
-run jarvis "$W/jarvis" --negative "$W/computer" --negative "$W/smart_mirror" --negative "$W/snowboy" --negative "$P/athena" --negative "$P/hey_chatterbox" --negative "$P/computer"
-run athena "$P/athena" --negative "$W" --negative "$P/hey_chatterbox" --negative "$P/computer"
+for word in $WORDS; do
+    word_data "$word"
+    run "$word" "$positive" $negatives
+done

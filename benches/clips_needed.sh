@@ -11,22 +11,14 @@ set -eu
 DATA=$1
 BG=$2
 shift 2
-WORDS=${*:-computer jarvis athena}
 HARK=${HARK:-target/release/hark}
-W=$DATA/wake-word-benchmark
-P=$DATA/precise-community
-COMMON="--negative $P/not-wake-words-en --negative $P/not-wake-words-es --negative $DATA/background --negative $BG"
-BACKGROUND="--background $DATA/background --background $BG/music"
+. "$(dirname "$0")/words.sh"
+WORDS=${*:-$WORDS}
 cargo build --release
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 for word in $WORDS; do
-    case $word in
-    computer) positive=$W/computer; negatives="--negative $W/jarvis --negative $W/smart_mirror --negative $W/snowboy --negative $P/athena --negative $P/hey_chatterbox" ;;
-    jarvis) positive=$W/jarvis; negatives="--negative $W/computer --negative $W/smart_mirror --negative $W/snowboy --negative $P/athena --negative $P/hey_chatterbox --negative $P/computer" ;;
-    athena) positive=$P/athena; negatives="--negative $W --negative $P/hey_chatterbox --negative $P/computer" ;;
-    *) echo "unknown word $word (computer, jarvis or athena)" >&2; exit 2 ;;
-    esac
+    word_data "$word"
     # The train half (hark's split: the first byte of the name's sha256 is even), in the
     # order of that hash.
     for f in "$positive"/*.wav; do
