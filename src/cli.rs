@@ -1,5 +1,6 @@
 //! Command-line parsing and the subcommands, each a few calls into the library.
 
+use std::fmt::Write as _;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -306,6 +307,11 @@ enum Command {
         /// `train --split train`.
         #[arg(long, value_enum, default_value_t = SplitArg::All)]
         split: SplitArg,
+        /// List the N negative files the head came closest to firing on, with where, the
+        /// score and their false alarms at the threshold: what to listen to and to add as
+        /// negatives (`hark update --negative`). 0 lists none.
+        #[arg(long, value_name = "N", default_value_t = 5)]
+        highest: usize,
         #[command(flatten)]
         cache: CacheArgs,
         /// No progress output.
@@ -520,20 +526,26 @@ fn dispatch(cli: Cli) -> Result<()> {
             plot,
             background,
             split,
+            highest,
             cache,
             quiet,
         } => {
             let backbone = load_backbone(cli.backbone.as_deref())?;
             let head = load_head(head.as_deref(), &backbone)?;
-            let sets = [positives, negatives, background];
+            let data = hark::eval::EvalData {
+                positives,
+                negatives,
+                background,
+                split: split.into(),
+            };
             eval_cmd(
                 &backbone,
                 &head,
-                &sets,
-                split.into(),
+                &data,
                 &cache.cache(),
                 quiet,
                 plot.as_deref(),
+                highest,
             )
         }
     }
@@ -1043,21 +1055,18 @@ fn devices_cmd() -> Result<()> {
         eprintln!("no audio input devices found");
         return Ok(());
     }
+    let mut text = String::new();
     for d in list {
-        println!(
-            "{} {}  [{}]",
-            if d.is_default { "*" } else { " " },
-            d.name,
-            d.id
-        );
+        let mark = if d.is_default { "*" } else { " " };
+        let _ = writeln!(text, "{mark} {}  [{}]", d.name, d.id);
         if d.formats.is_empty() {
-            println!("      (its formats could not be read: busy or not a capture device)");
+            text.push_str("      (its formats could not be read: busy or not a capture device)\n");
         }
         for f in d.formats {
-            println!("      {f}");
+            let _ = writeln!(text, "      {f}");
         }
     }
-    Ok(())
+    print_stdout(&text)
 }
 
 /// A closed pipe (`hark … | head`) is the reader's choice, not an error.
@@ -1071,11 +1080,11 @@ fn finish_stdout(result: Result<()>) -> Result<()> {
 fn eval_cmd(
     backbone: &Backbone,
     head: &Head,
-    [positives, negatives, background]: &[Vec<PathBuf>; 3],
-    split: Split,
+    data: &hark::eval::EvalData,
     cache: &Cache,
     quiet: bool,
     plot: Option<&Path>,
+    highest: usize,
 ) -> Result<()> {
     if let Some(p) = plot
         && !p.extension().is_some_and(|e| e.eq_ignore_ascii_case("svg"))
@@ -1091,13 +1100,7 @@ fn eval_cmd(
     } else {
         indicatif::ProgressBar::new(0)
     };
-    let data = hark::eval::EvalData {
-        positives: positives.clone(),
-        negatives: negatives.clone(),
-        background: background.clone(),
-        split,
-    };
-    let r = hark::eval::evaluate(backbone, head, &data, cache, &|done, total| {
+    let r = hark::eval::evaluate(backbone, head, data, cache, &|done, total| {
         bar.set_length(total as u64);
         bar.set_position(done as u64);
     })?;
@@ -1105,14 +1108,20 @@ fn eval_cmd(
     for w in &r.skipped {
         eprintln!("hark: warning: skipped negative {w}");
     }
-    println!(
-        "{}: {} clips (clean + 10 dB), {:.2} h of negatives, {:.0} s",
+    // Written at once, after the plot: a closed pipe (`hark eval … | head`) then costs nothing.
+    if let Some(p) = plot {
+        hark::eval::plot_det(&r, &head.info.word, p)?;
+        eprintln!("DET curve drawn to {}", p.display());
+    }
+    let mut text = format!(
+        "{}: {} clips (clean + 10 dB), {:.2} h of negatives, {:.0} s\n",
         head.info.word,
         r.clips,
         r.negative_hours,
         started.elapsed().as_secs_f64()
     );
-    println!(
+    let _ = writeln!(
+        text,
         "at threshold {:.4}: miss {:.1}% (clean {:.1}%, 10 dB {:.1}%), {:.2} false alarms/hour",
         r.threshold,
         r.miss_rate * 100.0,
@@ -1121,31 +1130,46 @@ fn eval_cmd(
         r.fa_per_hour
     );
     if let Some((median, p90)) = r.latency {
-        println!(
+        let _ = writeln!(
+            text,
             "detection latency after the end of the word: median {:.0} ms, 90th percentile {:.0} ms",
             median * 1000.0,
             p90 * 1000.0
         );
     }
-    for (path, seconds, score) in &r.highest_negatives {
-        println!(
-            "highest-scoring negative: {} at {seconds:.1} s: {score:.4}",
-            path.display()
+    for p in r.highest_negatives.iter().take(highest) {
+        let alarms = match p.alarms {
+            0 => String::new(),
+            1 => ", 1 false alarm at the threshold".into(),
+            n => format!(", {n} false alarms at the threshold"),
+        };
+        let _ = writeln!(
+            text,
+            "highest-scoring negative: {} at {:.1} s: {:.4}{alarms}",
+            p.path.display(),
+            p.seconds,
+            p.score
         );
     }
-    if let Some(p) = plot {
-        hark::eval::plot_det(&r, &head.info.word, p)?;
-        eprintln!("DET curve drawn to {}", p.display());
-    }
-    println!("threshold\tmiss\tfa_per_hour");
+    text.push_str("threshold\tmiss\tfa_per_hour\n");
     let mut last = None;
     for (t, m, f) in &r.curve {
         if last != Some((*m, *f)) {
-            println!("{t:.5}\t{m:.4}\t{f:.3}");
+            let _ = writeln!(text, "{t:.5}\t{m:.4}\t{f:.3}");
             last = Some((*m, *f));
         }
     }
-    Ok(())
+    print_stdout(&text)
+}
+
+/// Writes `text` to standard output; a closed pipe is the reader's choice, not an error.
+fn print_stdout(text: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    finish_stdout(
+        out.write_all(text.as_bytes())
+            .and_then(|()| out.flush())
+            .map_err(|e| Error::io("<stdout>", e)),
+    )
 }
 
 fn embed(backbone: Option<&Path>, wav_path: &Path, out: Option<&Path>) -> Result<()> {

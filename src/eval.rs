@@ -48,13 +48,23 @@ pub struct EvalReport {
     pub curve: Vec<(f32, f64, f64)>,
     /// Negative files that could not be read, with the reason.
     pub skipped: Vec<String>,
-    /// Where the head came closest to firing in the negative audio, highest first, one per
-    /// file: (file, seconds into it, score). What to listen to, and to add as negatives.
-    pub highest_negatives: Vec<(PathBuf, f64, f32)>,
+    /// Where the head came closest to firing in each negative file, highest first: what to
+    /// listen to, and to add as negatives.
+    pub highest_negatives: Vec<NegativePeak>,
 }
 
-/// Files listed in [`EvalReport::highest_negatives`].
-const HIGHEST_NEGATIVES: usize = 5;
+/// The highest score a head gave one negative file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NegativePeak {
+    /// The file.
+    pub path: PathBuf,
+    /// Seconds into the file when that score was produced.
+    pub seconds: f64,
+    /// The score.
+    pub score: f32,
+    /// False alarms in this file at the head's threshold.
+    pub alarms: usize,
+}
 
 /// What to evaluate on: folders (searched recursively) or files.
 #[derive(Debug, Clone, Default)]
@@ -250,22 +260,25 @@ pub fn evaluate(
         })
         .collect();
     curve.dedup_by(|b, a| a.0 == b.0);
-    let mut highest_negatives: Vec<(PathBuf, f64, f32)> = neg_scores
+    let t = head.info.threshold;
+    let mut highest_negatives: Vec<NegativePeak> = neg_scores
         .iter()
         .zip(&neg_files)
         .filter_map(|(scores, path)| {
-            let (i, &s) = scores
+            let (i, &score) = scores
                 .iter()
                 .enumerate()
                 .max_by(|a, b| a.1.total_cmp(b.1))?;
             let end = samples_at_embedding(crate::detect::embedding_of_score(i) as u64);
-            let seconds = (end as f64 / 16_000.0 - crate::train::PRE_PAD).max(0.0);
-            Some((path.clone(), seconds, s))
+            Some(NegativePeak {
+                path: path.clone(),
+                seconds: (end as f64 / 16_000.0 - crate::train::PRE_PAD).max(0.0),
+                score,
+                alarms: fire_indices(scores, t, refractory).len(),
+            })
         })
         .collect();
-    highest_negatives.sort_by(|a, b| b.2.total_cmp(&a.2));
-    highest_negatives.truncate(HIGHEST_NEGATIVES);
-    let t = head.info.threshold;
+    highest_negatives.sort_by(|a, b| b.score.total_cmp(&a.score));
     latencies.sort_by(f64::total_cmp);
     let quantile = |q: f64| latencies[((latencies.len() - 1) as f64 * q).round() as usize];
     let latency = (!latencies.is_empty()).then(|| (quantile(0.5), quantile(0.9)));

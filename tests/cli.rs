@@ -371,12 +371,39 @@ fn eval_prints_the_curve_and_draws_it() {
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.starts_with("computer: 4 clips"), "{out}");
     assert!(out.contains("threshold\tmiss\tfa_per_hour"), "{out}");
+    // Every one of the 4 negative files by default (up to 5), highest first.
+    let peaks = |out: &str| -> Vec<f32> {
+        out.lines()
+            .filter(|l| l.starts_with("highest-scoring negative: "))
+            .map(|l| {
+                let score = l.rsplit(": ").next().unwrap();
+                score.split(',').next().unwrap().parse().unwrap()
+            })
+            .collect()
+    };
+    let listed = peaks(&out);
+    assert_eq!(listed.len(), 4, "{out}");
+    assert!(listed.windows(2).all(|w| w[0] >= w[1]), "{out}");
     let drawn = std::fs::read_to_string(&svg).unwrap();
     assert!(
         drawn.starts_with("<svg") && drawn.contains("<polyline"),
         "{drawn}"
     );
     assert!(drawn.contains("false alarms per hour"));
+
+    let o = hark(&[
+        "eval",
+        "--positive",
+        pos.to_str().unwrap(),
+        "--negative",
+        neg.to_str().unwrap(),
+        "--no-cache",
+        "-q",
+        "--highest",
+        "1",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(peaks(&String::from_utf8_lossy(&o.stdout)), listed[..1]);
 
     let png = dir.path().join("det.png");
     let o = hark(&[
@@ -473,4 +500,40 @@ fn set_threshold_changes_what_listen_reports() {
         assert!(err.contains("between 0 and 1"), "{bad}: {err}");
     }
     assert_eq!(std::fs::read(head).unwrap(), before);
+}
+
+/// Output piped into a reader that has gone (`hark score … | head -1`) ends the program
+/// quietly, as it does any Unix tool, instead of a panic and a backtrace.
+#[test]
+fn a_closed_pipe_ends_output_quietly() {
+    let wav = concat!(env!("CARGO_MANIFEST_DIR"), "/audio/demo.wav");
+    let pos = fixture("train/computer");
+    let neg = fixture("train/other");
+    let (pos, neg) = (pos.to_str().unwrap(), neg.to_str().unwrap());
+    for args in [
+        &["score", "--wav", wav][..],
+        &["listen", "--wav", wav, "--json"][..],
+        &[
+            "eval",
+            "--positive",
+            pos,
+            "--negative",
+            neg,
+            "--no-cache",
+            "-q",
+        ][..],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_hark"))
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Closed before the first line: loading the models takes far longer than this.
+        drop(child.stdout.take());
+        let o = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert!(stderr.is_empty(), "{args:?}: {stderr}");
+    }
 }

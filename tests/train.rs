@@ -360,6 +360,21 @@ fn eval_reports_a_consistent_det_curve() {
         );
     }
     assert_eq!(r.curve.first().unwrap().1, 0.0);
+
+    // Every negative file's peak, highest first; at a threshold low enough to fire, the
+    // files' false alarms add up to the rate reported.
+    let mut loose = head.clone();
+    loose.info.threshold = 0.01;
+    let r = hark::eval::evaluate(&backbone, &loose, &data, &Cache::new(None), &|_, _| {}).unwrap();
+    assert_eq!(r.highest_negatives.len(), wavs("train/other").len() + 1);
+    assert!(
+        r.highest_negatives
+            .windows(2)
+            .all(|w| w[0].score >= w[1].score)
+    );
+    let alarms: usize = r.highest_negatives.iter().map(|p| p.alarms).sum();
+    assert!(alarms > 0);
+    assert!((alarms as f64 / r.negative_hours - r.fa_per_hour).abs() < 1e-6);
 }
 
 #[test]
