@@ -6,11 +6,28 @@ use std::process::Command;
 
 use common::{fixture, max_abs_diff, npy_rows};
 
-fn hark(args: &[&str]) -> std::process::Output {
+fn hark<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_hark"))
         .args(args)
         .output()
         .unwrap()
+}
+
+/// `hark eval` of the built-in head on the fixture's clips and negatives (no cache, quiet),
+/// then `extra`.
+fn fixture_eval(extra: &[&str]) -> Vec<String> {
+    let (pos, neg) = (fixture("train/computer"), fixture("train/other"));
+    let mut args = vec![
+        "eval".to_string(),
+        "--positive".into(),
+        pos.to_str().unwrap().into(),
+        "--negative".into(),
+        neg.to_str().unwrap().into(),
+        "--no-cache".into(),
+        "-q".into(),
+    ];
+    args.extend(extra.iter().map(|a| a.to_string()));
+    args
 }
 
 #[test]
@@ -354,19 +371,7 @@ fn update_then_rollback_restores_the_head() {
 fn eval_prints_the_curve_and_draws_it() {
     let dir = tempfile::tempdir().unwrap();
     let svg = dir.path().join("det.svg");
-    let pos = fixture("train/computer");
-    let neg = fixture("train/other");
-    let o = hark(&[
-        "eval",
-        "--positive",
-        pos.to_str().unwrap(),
-        "--negative",
-        neg.to_str().unwrap(),
-        "--no-cache",
-        "-q",
-        "--plot",
-        svg.to_str().unwrap(),
-    ]);
+    let o = hark(&fixture_eval(&["--plot", svg.to_str().unwrap()]));
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.starts_with("computer: 4 clips"), "{out}");
@@ -391,32 +396,12 @@ fn eval_prints_the_curve_and_draws_it() {
     );
     assert!(drawn.contains("false alarms per hour"));
 
-    let o = hark(&[
-        "eval",
-        "--positive",
-        pos.to_str().unwrap(),
-        "--negative",
-        neg.to_str().unwrap(),
-        "--no-cache",
-        "-q",
-        "--highest",
-        "1",
-    ]);
+    let o = hark(&fixture_eval(&["--highest", "1"]));
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(peaks(&String::from_utf8_lossy(&o.stdout)), listed[..1]);
 
     let png = dir.path().join("det.png");
-    let o = hark(&[
-        "eval",
-        "--positive",
-        pos.to_str().unwrap(),
-        "--negative",
-        neg.to_str().unwrap(),
-        "--no-cache",
-        "-q",
-        "--plot",
-        png.to_str().unwrap(),
-    ]);
+    let o = hark(&fixture_eval(&["--plot", png.to_str().unwrap()]));
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("*.svg"));
 }
@@ -507,24 +492,14 @@ fn set_threshold_changes_what_listen_reports() {
 #[test]
 fn a_closed_pipe_ends_output_quietly() {
     let wav = concat!(env!("CARGO_MANIFEST_DIR"), "/audio/demo.wav");
-    let pos = fixture("train/computer");
-    let neg = fixture("train/other");
-    let (pos, neg) = (pos.to_str().unwrap(), neg.to_str().unwrap());
+    let owned = |args: &[&str]| -> Vec<String> { args.iter().map(|a| a.to_string()).collect() };
     for args in [
-        &["score", "--wav", wav][..],
-        &["listen", "--wav", wav, "--json"][..],
-        &[
-            "eval",
-            "--positive",
-            pos,
-            "--negative",
-            neg,
-            "--no-cache",
-            "-q",
-        ][..],
+        owned(&["score", "--wav", wav]),
+        owned(&["listen", "--wav", wav, "--json"]),
+        fixture_eval(&[]),
     ] {
         let mut child = Command::new(env!("CARGO_BIN_EXE_hark"))
-            .args(args)
+            .args(&args)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
