@@ -647,12 +647,14 @@ fn train_cmd(backbone: &Backbone, opts: &TrainOptions, out: &Path) -> Result<()>
         report.head.info.threshold
     );
     if t.validation_negative_hours <= 0.0 {
-        // Few negative files: none fell in the held-out split, so nothing checked the threshold.
+        // Too little negative audio to hold any out (a few short files), so nothing checked
+        // the threshold.
         eprintln!(
-            "note: no negative file was held out for validation, so the threshold was not \
+            "note: no negative audio was held out for validation (a fifth of the files is, or of \
+             a long recording's 30-s blocks, and there were too few), so the threshold was not \
              checked on audio the head did not train on; check it with `hark eval` on audio from \
              where the head will listen and set it with `hark set-threshold`, or train with more \
-             negative files"
+             negative audio"
         );
     } else if t.validation_negative_hours * t.target_fa_per_hour < 1.0 {
         // One alarm in the held-out audio is already above the target: the threshold was

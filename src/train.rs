@@ -8,10 +8,12 @@
 //!   0–35 dB SNR, gain −12…+6 dB, the word shifted by up to ±0.5 s.
 //! * Negatives: every window of the negative audio. Every other epoch all of them are scored
 //!   and the 512 highest-scoring become the hard negatives that fill a quarter of each batch.
-//! * A validation split (15 % of positive clips, 20 % of negative files, by file-name hash)
-//!   picks the epoch (early stopping on the class-balanced loss) and calibrates the threshold
-//!   so false alarms per hour on it meet the target: counted where the validation audio can
-//!   tell, and beyond that by extrapolating the tail of the alarm count (`tail_threshold`).
+//! * A validation split (15 % of positive clips, 20 % of negative files, by file-name hash; in a
+//!   negative folder where no file falls in it, such as one long recording, 20 % of the
+//!   recordings' 30-s blocks) picks the epoch (early stopping on the class-balanced loss) and
+//!   calibrates the threshold so false alarms per hour on it meet the target: counted where the
+//!   validation audio can tell, and beyond that by extrapolating the tail of the alarm count
+//!   (`tail_threshold`).
 //!
 //! Everything is seeded: the same data and seed give the same head, bit for bit.
 
@@ -167,6 +169,9 @@ struct Positive {
 struct Clip {
     /// Cache key of the embeddings (for the replay manifest).
     key: [u8; 32],
+    /// The part `[start, end)` of the cached embeddings this clip holds (a block of a long
+    /// negative recording); `None` for all of them.
+    range: Option<[usize; 2]>,
     /// New data of an update: oversampled so it is learnt.
     fresh: bool,
     embeddings: Vec<Embedding>,
@@ -249,10 +254,93 @@ pub(crate) fn negative_job(backbone: &Backbone, path: &Path, hash: &[u8; 32]) ->
     }
 }
 
+/// `x` without the blocks marked in `held_out` (none when it is empty).
+fn without_blocks(x: Vec<f32>, held_out: &[bool]) -> Vec<f32> {
+    if !held_out.iter().any(|&v| v) {
+        return x;
+    }
+    let n = held_out.len();
+    (0..n)
+        .filter(|&b| !held_out[b])
+        .flat_map(|b| {
+            let r = block_samples(b, n, x.len());
+            x[r].to_vec()
+        })
+        .collect()
+}
+
 fn pad_samples(samples: &[f32], pre: usize, post: usize) -> Vec<f32> {
     let mut v = vec![0.0; pre + samples.len() + post];
     v[pre..pre + samples.len()].copy_from_slice(samples);
     v
+}
+
+/// Where no file of a negative folder is held out for validation (one long recording, a few
+/// files), its recordings are, in blocks of about this many samples (30 s).
+const BLOCK_SAMPLES: usize = 30 * 16_000;
+
+/// Which blocks of a negative recording of `samples` samples (at 16 kHz) are held out for
+/// validation, each by a hash of the file name and its index. The blocks split the file evenly,
+/// `samples / BLOCK_SAMPLES` of them rounded; a file up to 45 s long is one block, kept for
+/// training.
+fn held_out_blocks(path: &Path, samples: usize) -> Vec<bool> {
+    let n = (samples + BLOCK_SAMPLES / 2) / BLOCK_SAMPLES;
+    if n <= 1 {
+        return vec![false];
+    }
+    (0..n)
+        .map(|b| name_fraction(path, &format!("validation block {b}")) < 0.2)
+        .collect()
+}
+
+/// Sample range `[start, end)` of block `b` of `n` in a file of `samples` samples.
+fn block_samples(b: usize, n: usize, samples: usize) -> std::ops::Range<usize> {
+    b * samples / n..(b + 1) * samples / n
+}
+
+/// A negative file's embeddings (of the file padded by [`PRE_PAD`] and [`POST_PAD`]) cut at
+/// its blocks' boundaries: for each block, the embeddings its windows read (a window belongs
+/// to the block its newest sample is in; the first `HEAD_WINDOW - 1` embeddings of a range are
+/// context from the block before), whether it is held out, and its seconds of audio.
+fn negative_blocks(
+    embeddings: usize,
+    samples: usize,
+    held_out: &[bool],
+) -> Vec<(std::ops::Range<usize>, bool, f64)> {
+    let n = held_out.len();
+    let seconds = |b: usize| block_samples(b, n, samples).len() as f64 / 16_000.0;
+    if n <= 1 || embeddings < HEAD_WINDOW {
+        let total = samples as f64 / 16_000.0;
+        return vec![(0..embeddings, held_out.iter().any(|&v| v), total)];
+    }
+    let pre = (PRE_PAD * 16_000.0) as u64;
+    let block_of = |k: usize| -> usize {
+        let end = (1280 * k as u64 + EMBEDDING_END).saturating_sub(pre);
+        let b = (end.saturating_sub(1) as u128 * n as u128) / samples.max(1) as u128;
+        (b as usize).min(n - 1)
+    };
+    let mut out: Vec<(std::ops::Range<usize>, bool, f64)> = Vec::with_capacity(n);
+    let mut k = HEAD_WINDOW - 1;
+    while k < embeddings {
+        let b = block_of(k);
+        let mut end = k + 1;
+        while end < embeddings && block_of(end) == b {
+            end += 1;
+        }
+        out.push((k + 1 - HEAD_WINDOW..end, held_out[b], seconds(b)));
+        k = end;
+    }
+    out
+}
+
+/// What an embedding job of [`train`] embeds.
+#[derive(Clone, Copy)]
+enum Made {
+    /// Positive clip `.0` (a clean or augmented copy) placed `.1` samples into the audio
+    /// embedded, in the validation split if `.2`.
+    Positive(usize, usize, bool),
+    /// Negative file `.0`.
+    Negative(usize),
 }
 
 /// A recording the augmentation background can be drawn from.
@@ -260,8 +348,10 @@ struct PoolFile {
     path: PathBuf,
     /// Content hash, recorded in each copy's recipe (its cache key).
     hash: [u8; 32],
-    /// Length at 16 kHz.
+    /// Length at 16 kHz, without the held-out blocks.
     samples: usize,
+    /// Its blocks held out for validation (empty when none): left out of the pool.
+    held_out: Vec<bool>,
     /// Which of the given folders it is in.
     folder: Option<usize>,
 }
@@ -378,49 +468,86 @@ pub fn train(backbone: &Backbone, opts: &TrainOptions) -> Result<TrainReport> {
     if neg_files.is_empty() {
         return Err(Error::Data("no negative audio left to train on".into()));
     }
-    let neg_validation: Vec<bool> = {
-        let mut v: Vec<bool> = neg_files
+    // Held out for validation: 20 % of the negative files by name; in a folder where that
+    // leaves none, 20 % of the longer recordings' blocks. One flag per block (files held out by
+    // name, or kept whole, are one block).
+    let folder_of = |dirs: &[PathBuf], p: &Path| dirs.iter().position(|d| p.starts_with(d));
+    let by_name: Vec<bool> = neg_files
+        .iter()
+        .map(|p| name_fraction(p, "validation") < 0.2)
+        .collect();
+    let mut folder_held_out = vec![false; opts.negatives.len()];
+    for (p, &v) in neg_files.iter().zip(&by_name) {
+        if let Some(f) = folder_of(&opts.negatives, p) {
+            folder_held_out[f] |= v;
+        }
+    }
+    let neg_blocks: Vec<Vec<bool>> = {
+        let mut v: Vec<Vec<bool>> = neg_files
             .iter()
-            .map(|p| name_fraction(p, "validation") < 0.2)
+            .zip(&neg_info)
+            .zip(&by_name)
+            .map(
+                |((p, &(_, samples)), &named)| match folder_of(&opts.negatives, p) {
+                    Some(f) if !folder_held_out[f] => held_out_blocks(p, samples),
+                    _ => vec![named],
+                },
+            )
             .collect();
-        if v.iter().all(|&b| b) || v.iter().all(|&b| !b) {
-            v = (0..neg_files.len()).map(|i| i % 5 == 4).collect();
+        let all: Vec<bool> = v.iter().flatten().copied().collect();
+        if all.iter().all(|&b| b) || all.iter().all(|&b| !b) {
+            // Few files and blocks: every fifth block.
+            for (i, b) in v.iter_mut().flatten().enumerate() {
+                *b = i % 5 == 4;
+            }
         }
         v
+    };
+    // A pool file's audio without its held-out blocks: the samples left, and the flags.
+    let pool_part = |held_out: &[bool], samples: usize| -> (usize, Vec<bool>) {
+        if !held_out.iter().any(|&v| v) {
+            return (samples, Vec::new());
+        }
+        let n = held_out.len();
+        let kept = (0..n)
+            .filter(|&b| !held_out[b])
+            .map(|b| block_samples(b, n, samples).len())
+            .sum();
+        (kept, held_out.to_vec())
     };
 
     // Background for augmentation: 10 minutes in all, taken evenly from every background
     // folder (`--background`; else every negative folder: noise, music, speech…), each in
-    // file-name-hash order, never from the validation negatives.
-    let folder_of = |dirs: &[PathBuf], p: &Path| dirs.iter().position(|d| p.starts_with(d));
+    // file-name-hash order, never from the held-out negatives (files, or blocks of them).
     let candidates: Vec<PoolFile> = if opts.background.is_empty() {
         neg_files
             .iter()
             .enumerate()
-            .filter(|&(i, _)| !neg_validation[i])
-            .map(|(i, p)| PoolFile {
-                path: p.clone(),
-                hash: neg_info[i].0,
-                samples: neg_info[i].1,
-                folder: folder_of(&opts.negatives, p),
+            .map(|(i, p)| {
+                let (samples, held_out) = pool_part(&neg_blocks[i], neg_info[i].1);
+                PoolFile {
+                    path: p.clone(),
+                    hash: neg_info[i].0,
+                    samples,
+                    held_out,
+                    folder: folder_of(&opts.negatives, p),
+                }
             })
             .collect()
     } else {
-        let held_out: std::collections::HashSet<&PathBuf> = neg_files
-            .iter()
-            .zip(&neg_validation)
-            .filter_map(|(p, &v)| v.then_some(p))
-            .collect();
+        let held_out: std::collections::HashMap<&PathBuf, &Vec<bool>> =
+            neg_files.iter().zip(&neg_blocks).collect();
         let mut found = Vec::new();
         for path in wav_files(&opts.background, opts.split)? {
-            if held_out.contains(&path) {
-                continue;
-            }
             match WavFile::open(&path) {
                 Ok(w) => {
+                    let all = w.info().samples_at_16k();
+                    let (samples, held_out) =
+                        pool_part(held_out.get(&path).map_or(&[][..], |v| v), all);
                     found.push(PoolFile {
                         hash: hash_file(&path)?,
-                        samples: w.info().samples_at_16k(),
+                        samples,
+                        held_out,
                         folder: folder_of(&opts.background, &path),
                         path,
                     });
@@ -460,15 +587,19 @@ pub fn train(backbone: &Backbone, opts: &TrainOptions) -> Result<TrainReport> {
             taken += c.samples;
         }
     }
-    let pool_paths: Arc<Vec<PathBuf>> =
-        Arc::new(pool_list.iter().map(|c| c.path.clone()).collect());
+    let pool_paths: Arc<Vec<(PathBuf, Vec<bool>)>> = Arc::new(
+        pool_list
+            .iter()
+            .map(|c| (c.path.clone(), c.held_out.clone()))
+            .collect(),
+    );
     let pool: Arc<OnceLock<Result<Vec<Vec<f32>>, String>>> = Arc::new(OnceLock::new());
 
     // Embedding jobs: every positive clip clean and augmented, every negative file padded.
     let pre = (PRE_PAD * 16_000.0) as usize;
     let post = (POST_PAD * 16_000.0) as usize;
     let mut jobs = Vec::new();
-    let mut meta = Vec::new(); // (positive index or None, pre pad, validation, seconds)
+    let mut meta = Vec::new(); // what each job is
     let mut rng = Rng::new(opts.seed);
     for (pi, p) in positives.iter().enumerate() {
         for copy in 0..=opts.copies {
@@ -482,7 +613,7 @@ pub fn train(backbone: &Backbone, opts: &TrainOptions) -> Result<TrainReport> {
                     key: cache_key(backbone, &recipe),
                     make: Box::new(move || Ok(pad_samples(&read_wav(&path)?, pre, post))),
                 });
-                meta.push((Some(pi), pre, p.validation, 0.0));
+                meta.push(Made::Positive(pi, pre, p.validation));
                 continue;
             }
             let shift = rng.range(-0.5, 0.5);
@@ -513,6 +644,11 @@ pub fn train(backbone: &Backbone, opts: &TrainOptions) -> Result<TrainReport> {
             if let Some((which, offset)) = noise {
                 recipe.extend_from_slice(&pool_list[which].hash);
                 recipe.extend_from_slice(&(offset as u64).to_le_bytes());
+                // The offset is into the audio left after these blocks were taken out.
+                if !pool_list[which].held_out.is_empty() {
+                    recipe.extend_from_slice(b"held out\0");
+                    recipe.extend(pool_list[which].held_out.iter().map(|&v| u8::from(v)));
+                }
             }
             let (pool, pool_paths, span) = (pool.clone(), pool_paths.clone(), p.span);
             jobs.push(Job {
@@ -529,7 +665,10 @@ pub fn train(backbone: &Backbone, opts: &TrainOptions) -> Result<TrainReport> {
                             .get_or_init(|| {
                                 pool_paths
                                     .iter()
-                                    .map(|p| read_wav(p).map_err(|e| e.to_string()))
+                                    .map(|(p, held_out)| {
+                                        let x = read_wav(p).map_err(|e| e.to_string())?;
+                                        Ok(without_blocks(x, held_out))
+                                    })
                                     .collect()
                             })
                             .as_ref()
@@ -548,17 +687,12 @@ pub fn train(backbone: &Backbone, opts: &TrainOptions) -> Result<TrainReport> {
                     Ok(x)
                 }),
             });
-            meta.push((Some(pi), pre_c - trim, p.validation, 0.0));
+            meta.push(Made::Positive(pi, pre_c - trim, p.validation));
         }
     }
     for (i, path) in neg_files.iter().enumerate() {
         jobs.push(negative_job(backbone, path, &neg_info[i].0));
-        meta.push((
-            None,
-            pre,
-            neg_validation[i],
-            neg_info[i].1 as f64 / 16_000.0,
-        ));
+        meta.push(Made::Negative(i));
     }
 
     let hits_before = opts.cache.hits();
@@ -571,30 +705,55 @@ pub fn train(backbone: &Backbone, opts: &TrainOptions) -> Result<TrainReport> {
     let keys: Vec<[u8; 32]> = jobs.iter().map(|j| j.key).collect();
     drop(jobs);
 
-    let mut clips: Vec<Clip> = embedded
-        .into_iter()
-        .zip(&meta)
-        .zip(&keys)
-        .map(|((embeddings, &(pi, pre_c, validation, seconds)), key)| {
-            let (positive, hit, late) = match pi {
-                Some(pi) => {
-                    let (p, h, l) = label(&positives[pi], pre_c);
-                    (Some(p), Some(h), Some(l))
-                }
-                None => (None, None, None),
-            };
-            Clip {
-                key: *key,
-                fresh: false,
-                embeddings,
-                positive,
-                hit,
-                late,
-                validation,
-                seconds,
+    let mut clips: Vec<Clip> = Vec::with_capacity(embedded.len());
+    for ((embeddings, &made), key) in embedded.into_iter().zip(&meta).zip(&keys) {
+        let i = match made {
+            Made::Positive(pi, pre_c, validation) => {
+                let (p, h, l) = label(&positives[pi], pre_c);
+                clips.push(Clip {
+                    key: *key,
+                    range: None,
+                    fresh: false,
+                    embeddings,
+                    positive: Some(p),
+                    hit: Some(h),
+                    late: Some(l),
+                    validation,
+                    seconds: 0.0,
+                });
+                continue;
             }
-        })
-        .collect();
+            Made::Negative(i) => i,
+        };
+        // A negative file, in its blocks.
+        let negative = |embeddings, range, validation, seconds| Clip {
+            key: *key,
+            range,
+            fresh: false,
+            embeddings,
+            positive: None,
+            hit: None,
+            late: None,
+            validation,
+            seconds,
+        };
+        match negative_blocks(embeddings.len(), neg_info[i].1, &neg_blocks[i])[..] {
+            [(_, validation, seconds)] => {
+                clips.push(negative(embeddings, None, validation, seconds));
+            }
+            ref blocks => {
+                for (range, validation, seconds) in blocks.iter().cloned() {
+                    let part = Some([range.start, range.end]);
+                    clips.push(negative(
+                        embeddings[range].to_vec(),
+                        part,
+                        validation,
+                        seconds,
+                    ));
+                }
+            }
+        }
+    }
 
     let negative_seconds: f64 = clips.iter().map(|c| c.seconds).sum();
     let mut summary = TrainingSummary {
@@ -1221,6 +1380,10 @@ pub struct Replay {
 pub struct ReplayEntry {
     /// Embedding-cache key (hex).
     pub key: String,
+    /// The part `[start, end)` of the cached embeddings it is (a block of a long negative
+    /// recording); absent for all of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub range: Option<[usize; 2]>,
     /// Positive windows `[start, end)` (positive clips only).
     pub positive: Option<[usize; 2]>,
     /// Windows where a detection is a hit (positive clips only).
@@ -1242,6 +1405,7 @@ impl ReplayEntry {
     fn of(c: &Clip, hard: bool) -> Self {
         ReplayEntry {
             key: crate::backbone::hex(&c.key),
+            range: c.range,
             positive: c.positive.as_ref().map(|r| [r.start, r.end]),
             hit: c.hit.as_ref().map(|r| [r.start, r.end]),
             late: c.late,
@@ -1347,6 +1511,9 @@ pub fn update(
     let mut clips = Vec::with_capacity(replay.entries.len() + 64);
     let mut missing = 0;
     let mut loaded = Vec::new();
+    // Blocks of one recording share a cache entry: read it once.
+    let mut recordings: std::collections::HashMap<[u8; 32], Option<Vec<Embedding>>> =
+        std::collections::HashMap::new();
     for (ei, e) in replay.entries.iter().enumerate() {
         if !(e.positive.is_some() || e.validation || e.hard) {
             continue;
@@ -1359,9 +1526,20 @@ pub fn update(
                     .map(|b| key[i] = b)
                     .is_ok()
             });
-        match opts.cache.get(&key).filter(|_| ok) {
+        let embeddings = match e.range {
+            _ if !ok => None,
+            None => opts.cache.get(&key),
+            Some([a, b]) => recordings
+                .entry(key)
+                .or_insert_with(|| opts.cache.get(&key))
+                .as_ref()
+                .and_then(|all| all.get(a..b))
+                .map(<[Embedding]>::to_vec),
+        };
+        match embeddings {
             Some(embeddings) => clips.push(Clip {
                 key,
+                range: e.range,
                 fresh: false,
                 embeddings,
                 positive: e.positive.map(|[a, b]| a..b),
@@ -1460,6 +1638,7 @@ pub fn update(
     {
         clips.push(Clip {
             key: job.key,
+            range: None,
             fresh: true,
             embeddings,
             positive,
@@ -1584,6 +1763,64 @@ impl TrainOptions {
 mod tests {
     use super::*;
     use crate::head::sigmoid;
+
+    /// A long negative recording's blocks: every window in exactly one, each block's embeddings
+    /// starting with the context its first window reads, the seconds adding up to the file's.
+    #[test]
+    fn a_recording_is_cut_into_blocks_that_share_no_window() {
+        let samples = 16_000 * 200 + 123; // 200 s: 7 blocks of about 28.6 s
+        let held_out = held_out_blocks(Path::new("room.wav"), samples);
+        assert_eq!(held_out.len(), 7);
+        let pre = (PRE_PAD * 16_000.0) as usize;
+        let post = (POST_PAD * 16_000.0) as usize;
+        let embeddings = (pre + samples + post - EMBEDDING_END as usize) / 1280 + 1;
+        let blocks = negative_blocks(embeddings, samples, &held_out);
+        assert_eq!(blocks.len(), 7);
+        let mut next_window = HEAD_WINDOW - 1;
+        for (range, validation, seconds) in &blocks {
+            assert_eq!(range.start + HEAD_WINDOW - 1, next_window, "{blocks:?}");
+            assert!(range.len() >= HEAD_WINDOW);
+            // About 28.6 s of audio; its windows, one per 80 ms, about as many.
+            assert!((seconds - 200.0 / 7.0).abs() < 0.01, "{seconds}");
+            let windows = (range.len() + 1 - HEAD_WINDOW) as f64 * 0.08;
+            assert!(
+                (windows - seconds).abs() < 1.3,
+                "{windows} s of windows, {seconds} s"
+            );
+            next_window = range.end;
+            let b = blocks.iter().position(|x| x.0 == *range).unwrap();
+            assert_eq!(*validation, held_out[b]);
+        }
+        assert_eq!(next_window, embeddings);
+        let total: f64 = blocks.iter().map(|b| b.2).sum();
+        assert!((total - samples as f64 / 16_000.0).abs() < 1e-9);
+        // A block's windows are those whose newest sample lies in it.
+        let newest = |k: usize| (1280 * k + EMBEDDING_END as usize).saturating_sub(pre);
+        for (b, (range, _, _)) in blocks.iter().enumerate() {
+            let first = range.start + HEAD_WINDOW - 1;
+            let last = range.end - 1;
+            let span = block_samples(b, 7, samples);
+            assert!(b == 0 || newest(first) > span.start, "block {b}");
+            assert!(b == 6 || newest(last) <= span.end, "block {b}");
+        }
+    }
+
+    /// Short files are one block, kept for training; longer ones split evenly.
+    #[test]
+    fn only_recordings_longer_than_45_s_are_cut() {
+        assert_eq!(
+            held_out_blocks(Path::new("a.wav"), 16_000 * 44),
+            vec![false]
+        );
+        assert_eq!(held_out_blocks(Path::new("a.wav"), 16_000 * 46).len(), 2);
+        let hour = held_out_blocks(Path::new("room.wav"), 16_000 * 3600);
+        assert_eq!(hour.len(), 120);
+        let held = hour.iter().filter(|&&v| v).count();
+        assert!((12..=36).contains(&held), "{held} of 120 blocks held out");
+        assert_eq!(block_samples(119, 120, 16_000 * 3600).end, 16_000 * 3600);
+        let blocks = negative_blocks(10, 16_000, &[false]);
+        assert_eq!(blocks, vec![(0..10, false, 1.0)]);
+    }
 
     fn logit(p: f32) -> f32 {
         (p / (1.0 - p)).ln()

@@ -312,7 +312,7 @@ fn train_says_when_no_negatives_were_held_out() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("(0.00 h of held-out negatives)"), "{err}");
     assert!(
-        err.contains("no negative file was held out") && !err.contains("extrapolated"),
+        err.contains("no negative audio was held out") && !err.contains("extrapolated"),
         "{err}"
     );
 }

@@ -422,6 +422,77 @@ fn update_on_false_alarms_lowers_them_and_keeps_the_positives() {
     assert_eq!(up.replay.entries.len(), report.replay.entries.len() + 2);
 }
 
+/// One long recording as the only negative audio: no file can be held out for validation, so
+/// a fifth of its 30-s blocks are; the threshold is set on them, and updates replay the blocks
+/// from the cache.
+#[test]
+fn one_long_negative_recording_lends_blocks_to_validation() {
+    let backbone = Backbone::builtin().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let room = dir.path().join("room");
+    std::fs::create_dir(&room).unwrap();
+    // 200 s: the fixture's negative recordings over and over, 7 blocks of about 28.6 s.
+    let parts: Vec<Vec<f32>> = [wavs("train/other"), vec![fixture("speech.wav")]]
+        .concat()
+        .iter()
+        .map(|p| hark::wav::read_wav(p).unwrap())
+        .collect();
+    let mut x = Vec::new();
+    while x.len() < 200 * 16_000 {
+        for p in &parts {
+            x.extend_from_slice(p);
+        }
+    }
+    x.truncate(200 * 16_000);
+    hark::wav::write_wav(&room.join("living-room.wav"), &x, 16_000).unwrap();
+    let mut o = options(7);
+    o.negatives = vec![room.clone()];
+    o.cache = Cache::new(Some(dir.path().join("cache")));
+    let report = train(&backbone, &o).unwrap();
+
+    let blocks: Vec<_> = report
+        .replay
+        .entries
+        .iter()
+        .filter(|e| e.positive.is_none())
+        .collect();
+    assert_eq!(blocks.len(), 7, "one entry per block");
+    let held_out: f64 = blocks
+        .iter()
+        .filter(|e| e.validation)
+        .map(|e| e.seconds)
+        .sum();
+    let all: f64 = blocks.iter().map(|e| e.seconds).sum();
+    assert!((all - 200.0).abs() < 1e-6, "{all} s");
+    assert!(held_out > 20.0 && held_out < 100.0, "{held_out} s held out");
+    for w in blocks.windows(2) {
+        let (a, b) = (w[0].range.unwrap(), w[1].range.unwrap());
+        assert_eq!(b[0] + 15, a[1], "consecutive blocks: {a:?} {b:?}");
+        assert_eq!(w[0].key, w[1].key, "one cached recording");
+    }
+    let t = &report.head.info.training;
+    assert!(
+        (t.validation_negative_hours * 3600.0 - held_out).abs() < 1e-6,
+        "{} h validated",
+        t.validation_negative_hours
+    );
+
+    // An update loads the blocks it replays (the held-out ones and the hard ones) from the one
+    // cached recording.
+    let up = hark::train::update(
+        &backbone,
+        &report.head,
+        &report.replay,
+        &TrainOptions::for_update(vec![], held_out_negatives(), o.cache.clone()),
+    )
+    .unwrap();
+    assert_eq!(up.missing, 0);
+    assert_eq!(
+        up.head.info.training.validation_negative_hours,
+        t.validation_negative_hours
+    );
+}
+
 /// An update trains false alarms out, so the validation negatives score lower and, alone,
 /// would often loosen the threshold; the update keeps the old one instead and says so.
 #[test]
