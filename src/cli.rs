@@ -143,9 +143,10 @@ enum Command {
     ///
     /// Fine-tunes the head from its current weights on the new clips while replaying its
     /// cached training data (listed in FILE.replay, written by `train`), so it keeps what it
-    /// knew; then recalibrates the threshold, never below the current one (the few held-out
-    /// negatives, once false alarms are trained out, would often loosen it). The previous
-    /// version is kept as FILE.prev; `--rollback` brings it back.
+    /// knew; then recalibrates the threshold, lowering it at most as far as keeps every old
+    /// positive clip it caught (the few held-out negatives, once false alarms are trained out,
+    /// would often loosen it further). The previous version is kept as FILE.prev; `--rollback`
+    /// brings it back.
     Update {
         /// The head to update (rewritten atomically).
         #[arg(long, value_name = "FILE")]

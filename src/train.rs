@@ -1463,6 +1463,48 @@ impl Replay {
     }
 }
 
+/// The lowest threshold, not above `old`, at which the `new` weights catch as many of the old
+/// positive clips (every clean and augmented copy, over its hit windows; an update's new clips
+/// left out) as the `old` weights did at `old`.
+fn threshold_keeping_hits(old_weights: &Weights, new: &Weights, clips: &[Clip], old: f32) -> f32 {
+    let caught = positive_bests(old_weights, clips)
+        .into_iter()
+        .filter(|&b| b >= old)
+        .count();
+    let mut bests = positive_bests(new, clips);
+    bests.sort_by(|a, b| b.total_cmp(a));
+    match caught.checked_sub(1).and_then(|i| bests.get(i)) {
+        Some(&t) => t.min(old),
+        None => old,
+    }
+}
+
+/// Each old positive clip's best score over its hit windows (an update's new clips left out).
+fn positive_bests(weights: &Weights, clips: &[Clip]) -> Vec<f32> {
+    // Every clip's hit windows scored in one batch, then the best of each clip's.
+    let mut ex: Vec<Example> = Vec::new();
+    let mut ends = Vec::new();
+    for (ci, c) in clips.iter().enumerate() {
+        if let (Some(hit), false) = (&c.hit, c.fresh) {
+            let lo = hit.start.max(HEAD_WINDOW - 1);
+            let hi = hit.end.min(c.embeddings.len());
+            ex.extend((lo..hi).map(|k| (ci as u32, k as u32)));
+            ends.push(ex.len());
+        }
+    }
+    let z = logits(weights, clips, &ex);
+    let mut start = 0;
+    ends.into_iter()
+        .map(|end| {
+            let best = z[start..end]
+                .iter()
+                .fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+            start = end;
+            crate::head::sigmoid(best)
+        })
+        .collect()
+}
+
 /// What an update produced.
 #[derive(Debug, Clone)]
 pub struct UpdateReport {
@@ -1470,8 +1512,8 @@ pub struct UpdateReport {
     pub head: Head,
     /// The training data now behind it.
     pub replay: Replay,
-    /// The threshold the validation data alone gave; the head keeps its old one when this is
-    /// lower (an update never loosens the threshold).
+    /// The threshold the validation data alone gave; the head's is never lower than it, nor
+    /// lower than the old one beyond what keeps the old positives caught.
     pub calibrated: f32,
     /// New positive clips used.
     pub new_positives: usize,
@@ -1487,7 +1529,8 @@ pub struct UpdateReport {
 
 /// Fine-tunes `head` on new clips — missed wake words (`opts.positives`) and false alarms
 /// (`opts.negatives`) — starting from its weights and replaying its cached training data so
-/// old knowledge is kept; then recalibrates the threshold, never below the old one.
+/// old knowledge is kept; then recalibrates the threshold, lowering it at most as far as keeps
+/// every old positive the old threshold caught ([`threshold_keeping_hits`]).
 pub fn update(
     backbone: &Backbone,
     head: &Head,
@@ -1666,11 +1709,13 @@ pub fn update(
         "updating",
     )?;
     let target = head.info.training.target_fa_per_hour;
-    // Never below the old threshold: the validation negatives are a fraction of an hour, and an
-    // update that trained false alarms out scores them lower, so they alone would often loosen
-    // the threshold (a ~1 h head: 0.92 → 0.50, where held-out audio then fired twice as often).
-    // Teaching the head new clips must not make it fire more; `hark set-threshold` lowers it.
-    let calibration = calibrate(&weights, &clips, target, head.info.threshold);
+    // Not as low as the validation negatives alone would put it: they are a fraction of an
+    // hour, and an update that trained false alarms out scores them lower, so they alone would
+    // often loosen the threshold (a ~1 h head: 0.92 → 0.50, where held-out audio then fired
+    // twice as often). Lowered only as far as keeps the old positives it caught, which the
+    // update scores a little lower too; `hark set-threshold` lowers it further.
+    let floor = threshold_keeping_hits(&head.weights, &weights, &clips, head.info.threshold);
+    let calibration = calibrate(&weights, &clips, target, floor);
     summary.validation_miss_rate = calibration.miss;
     summary.validation_fa_per_hour = calibration.fa_per_hour;
     summary.validation_negative_hours = calibration.hours;
@@ -1732,17 +1777,22 @@ impl UpdateReport {
         self.head.save(path)
     }
 
-    /// How the threshold moved from `old`, for the closing line: "threshold A → B", and when the
-    /// old one was kept, what the validation data alone gave.
+    /// How the threshold moved from `old`, for the closing line: "threshold A → B", and when
+    /// the validation data alone would have put it lower, what they gave.
     pub fn threshold_change(&self, old: f32) -> String {
         let new = self.head.info.threshold;
-        if self.calibrated < new {
+        if self.calibrated >= new {
+            format!("threshold {old:.4} → {new:.4}")
+        } else if new >= old {
             format!(
-                "threshold {old:.4} kept (the validation negatives alone gave {:.4}; an update never loosens it, `hark set-threshold` can)",
+                "threshold {old:.4} kept (the validation negatives alone gave {:.4}; an update lowers it only to keep the old positives it caught, `hark set-threshold` can)",
                 self.calibrated
             )
         } else {
-            format!("threshold {old:.4} → {new:.4}")
+            format!(
+                "threshold {old:.4} → {new:.4}, as far as keeps the old positives it caught (the validation negatives alone gave {:.4}; `hark set-threshold` can lower it further)",
+                self.calibrated
+            )
         }
     }
 }
@@ -1803,6 +1853,50 @@ mod tests {
             assert!(b == 0 || newest(first) > span.start, "block {b}");
             assert!(b == 6 || newest(last) <= span.end, "block {b}");
         }
+    }
+
+    /// The update's threshold floor: where the new weights catch as many old positives as the
+    /// old weights did at the old threshold, and never above the old threshold.
+    #[test]
+    fn the_floor_keeps_the_positives_the_old_threshold_caught() {
+        // One hidden unit passing the newest embedding's first value: the score is
+        // sigmoid(v + b2), so each clip's best score is set by its embeddings.
+        let mut old = Weights::zeros(1);
+        old.w1[(HEAD_WINDOW - 1) * EMBEDDING_DIM] = 1.0;
+        old.w2[0] = 1.0;
+        let values = [-1.0f32, 0.5, 2.0, 3.0, 4.0];
+        let clip = |v: f32, fresh: bool| {
+            let mut e = [0f32; EMBEDDING_DIM];
+            e[0] = v;
+            Clip {
+                key: [0; 32],
+                range: None,
+                fresh,
+                embeddings: vec![e; HEAD_WINDOW + 2],
+                positive: Some(HEAD_WINDOW - 1..HEAD_WINDOW + 2),
+                hit: Some(HEAD_WINDOW - 1..HEAD_WINDOW + 2),
+                late: None,
+                validation: false,
+                seconds: 0.0,
+            }
+        };
+        let mut clips: Vec<Clip> = values.iter().map(|&v| clip(v, false)).collect();
+        // A new clip of the update: not an old positive, whatever it scores.
+        clips.push(clip(10.0, true));
+        let old_t = sigmoid(1.5); // catches 2.0, 3.0 and 4.0
+        // Every score one logit lower: the third best, 2.0 - 1, keeps all three.
+        let mut lower = old.clone();
+        lower.b2 = -1.0;
+        let t = threshold_keeping_hits(&old, &lower, &clips, old_t);
+        assert!((t - sigmoid(1.0)).abs() < 1e-6, "{t}");
+        let t = threshold_keeping_hits(&old, &lower, &clips, sigmoid(2.5));
+        assert!((t - sigmoid(2.0)).abs() < 1e-6, "{t}");
+        // Scores higher: the old threshold stays.
+        let mut higher = old.clone();
+        higher.b2 = 1.0;
+        assert_eq!(threshold_keeping_hits(&old, &higher, &clips, old_t), old_t);
+        // Nothing caught before: nothing to keep, the old threshold stays.
+        assert_eq!(threshold_keeping_hits(&old, &lower, &clips, 0.999), 0.999);
     }
 
     /// Short files are one block, kept for training; longer ones split evenly.
