@@ -651,8 +651,9 @@ fn train_cmd(backbone: &Backbone, opts: &TrainOptions, out: &Path) -> Result<()>
         // Too little negative audio to hold any out (a few short files), so nothing checked
         // the threshold.
         eprintln!(
-            "note: no negative audio was held out for validation (a fifth of the files is, or of \
-             a long recording's 30-s blocks, and there were too few), so the threshold was not \
+            "note: no negative audio was held out for validation (hark holds out a fifth of the \
+             negative files, or of a long recording's 30-s blocks, and there were too few of \
+             either), so the threshold was not \
              checked on audio the head did not train on; check it with `hark eval` on audio from \
              where the head will listen and set it with `hark set-threshold`, or train with more \
              negative audio"
