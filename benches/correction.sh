@@ -1,14 +1,16 @@
 #!/bin/sh
-# One correction: a head fires on a song it never heard; what marking its first false alarm does.
+# One correction: a head fires on audio it never heard; what marking its first false alarm does.
 # Usage: [SEED=N] benches/correction.sh DATA BG [WORD [TRACK]]
 #   DATA = output of ../shared/data/unpack.sh, BG = output of ../shared/data/get-background.sh,
-#   WORD = computer, jarvis or athena (default athena), TRACK = a WAV of the test half
+#   WORD = computer, jarvis or athena (default athena), TRACK = a 16-bit WAV of the test half
 #   (default BG/music/macroform-robot_dity.wav, whose repeated phrase sets athena's strict point)
-# Trains WORD as benches/accuracy.sh does and evaluates it; saves its detections in TRACK as
-# `hark listen --save-detections` does (2 s before, 0.5 s after: what a false-alarm mark of
-# `listen --learn` keeps), runs `hark update --negative` with the first one alone, counts the
-# detections in TRACK again and evaluates again. The rest of TRACK stays among the evaluation's
-# negatives: this measures a correction from the user, not accuracy on unseen audio.
+# Trains WORD as benches/accuracy.sh does and evaluates it; saves its detections in TRACK
+# (followed by 1.5 s of silence, as `hark eval` streams a clip, so a short clip is heard to its
+# end) as `hark listen --save-detections` does: 2 s before and 0.5 s after, what a false-alarm
+# mark of `listen --learn` keeps. Runs `hark update --negative` with
+# the first one alone, counts the detections in TRACK again and evaluates again. The rest of
+# TRACK stays among the evaluation's negatives: this measures a correction from the user, not
+# accuracy on unseen audio.
 set -eu
 DATA=$1
 BG=$2
@@ -32,7 +34,8 @@ report() {
 }
 echo "$WORD, seed ${SEED:-1}, as trained:"
 report
-$HARK listen --head "$head" --wav "$TRACK" --save-detections "$work/detections" 2>&1 | tail -1
+python3 "$(dirname "$0")/pad_wav.py" "$TRACK" "$work/track.wav" 0 1.5
+$HARK listen --head "$head" --wav "$work/track.wav" --save-detections "$work/detections" 2>&1 | tail -1
 first=$(ls "$work/detections" | sort | head -1)
 if [ -z "$first" ]; then
     echo "no detection in $TRACK: nothing to correct"
@@ -42,5 +45,5 @@ mkdir "$work/false-alarm"
 mv "$work/detections/$first" "$work/false-alarm/"
 echo "marking $first as a false alarm:"
 $HARK update --head "$head" --negative "$work/false-alarm" 2>&1 | head -1
-$HARK listen --head "$head" --wav "$TRACK" 2>&1 | tail -1
+$HARK listen --head "$head" --wav "$work/track.wav" 2>&1 | tail -1
 report
