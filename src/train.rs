@@ -259,14 +259,17 @@ fn without_blocks(x: Vec<f32>, held_out: &[bool]) -> Vec<f32> {
     if !held_out.iter().any(|&v| v) {
         return x;
     }
+    kept_blocks(held_out, x.len())
+        .flat_map(|r| x[r].iter().copied())
+        .collect()
+}
+
+/// Sample ranges of the blocks not marked in `held_out`, in a file of `samples` samples.
+fn kept_blocks(held_out: &[bool], samples: usize) -> impl Iterator<Item = std::ops::Range<usize>> {
     let n = held_out.len();
     (0..n)
         .filter(|&b| !held_out[b])
-        .flat_map(|b| {
-            let r = block_samples(b, n, x.len());
-            x[r].to_vec()
-        })
-        .collect()
+        .map(move |b| block_samples(b, n, samples))
 }
 
 fn pad_samples(samples: &[f32], pre: usize, post: usize) -> Vec<f32> {
@@ -508,11 +511,7 @@ pub fn train(backbone: &Backbone, opts: &TrainOptions) -> Result<TrainReport> {
         if !held_out.iter().any(|&v| v) {
             return (samples, Vec::new());
         }
-        let n = held_out.len();
-        let kept = (0..n)
-            .filter(|&b| !held_out[b])
-            .map(|b| block_samples(b, n, samples).len())
-            .sum();
+        let kept = kept_blocks(held_out, samples).map(|r| r.len()).sum();
         (kept, held_out.to_vec())
     };
 
@@ -1303,36 +1302,23 @@ fn calibrate_with(
     let refractory = (f64::from(REFRACTORY_SECONDS) / 0.08).ceil() as usize;
     let mut neg_scores = Vec::new();
     let mut hours = 0.0;
-    let mut pos_best = Vec::new();
     for (ci, c) in clips.iter().enumerate() {
-        if !c.validation || c.embeddings.len() < HEAD_WINDOW {
+        if !c.validation || c.embeddings.len() < HEAD_WINDOW || c.hit.is_some() {
             continue;
         }
-        let n = c.embeddings.len();
-        match &c.hit {
-            None => {
-                let ex: Vec<Example> = (HEAD_WINDOW - 1..n)
-                    .map(|k| (ci as u32, k as u32))
-                    .collect();
-                let s: Vec<f32> = logits(weights, clips, &ex)
-                    .into_iter()
-                    .map(crate::head::sigmoid)
-                    .collect();
-                neg_scores.push(s);
-                hours += c.seconds / 3600.0;
-            }
-            Some(hit) => {
-                let lo = hit.start.max(HEAD_WINDOW - 1);
-                let hi = hit.end.min(n);
-                let ex: Vec<Example> = (lo..hi).map(|k| (ci as u32, k as u32)).collect();
-                let best = logits(weights, clips, &ex)
-                    .into_iter()
-                    .map(crate::head::sigmoid)
-                    .fold(0.0f32, f32::max);
-                pos_best.push(best);
-            }
-        }
+        let ex: Vec<Example> = (HEAD_WINDOW - 1..c.embeddings.len())
+            .map(|k| (ci as u32, k as u32))
+            .collect();
+        let s: Vec<f32> = logits(weights, clips, &ex)
+            .into_iter()
+            .map(crate::head::sigmoid)
+            .collect();
+        neg_scores.push(s);
+        hours += c.seconds / 3600.0;
     }
+    let pos_best = positive_bests(weights, clips, |c| {
+        c.validation && c.embeddings.len() >= HEAD_WINDOW
+    });
     let fa_rate = |t: f32| -> f64 {
         let n: usize = neg_scores
             .iter()
@@ -1467,11 +1453,12 @@ impl Replay {
 /// positive clips (every clean and augmented copy, over its hit windows; an update's new clips
 /// left out) as the `old` weights did at `old`.
 fn threshold_keeping_hits(old_weights: &Weights, new: &Weights, clips: &[Clip], old: f32) -> f32 {
-    let caught = positive_bests(old_weights, clips)
+    let old_positive = |c: &Clip| !c.fresh;
+    let caught = positive_bests(old_weights, clips, old_positive)
         .into_iter()
         .filter(|&b| b >= old)
         .count();
-    let mut bests = positive_bests(new, clips);
+    let mut bests = positive_bests(new, clips, old_positive);
     bests.sort_by(|a, b| b.total_cmp(a));
     match caught.checked_sub(1).and_then(|i| bests.get(i)) {
         Some(&t) => t.min(old),
@@ -1479,13 +1466,14 @@ fn threshold_keeping_hits(old_weights: &Weights, new: &Weights, clips: &[Clip], 
     }
 }
 
-/// Each old positive clip's best score over its hit windows (an update's new clips left out).
-fn positive_bests(weights: &Weights, clips: &[Clip]) -> Vec<f32> {
+/// The best score over its hit windows of each positive clip that `which` picks (0 for a
+/// clip with none).
+fn positive_bests(weights: &Weights, clips: &[Clip], which: impl Fn(&Clip) -> bool) -> Vec<f32> {
     // Every clip's hit windows scored in one batch, then the best of each clip's.
     let mut ex: Vec<Example> = Vec::new();
     let mut ends = Vec::new();
     for (ci, c) in clips.iter().enumerate() {
-        if let (Some(hit), false) = (&c.hit, c.fresh) {
+        if let Some(hit) = c.hit.as_ref().filter(|_| which(c)) {
             let lo = hit.start.max(HEAD_WINDOW - 1);
             let hi = hit.end.min(c.embeddings.len());
             ex.extend((lo..hi).map(|k| (ci as u32, k as u32)));
