@@ -58,9 +58,11 @@ pub type MelFrame = [f32; N_MELS];
 
 /// One mel band: a contiguous run of non-zero weights over the FFT bins.
 #[derive(Debug, Clone)]
-struct Band {
-    first_bin: usize,
-    weights: Vec<f64>,
+pub(crate) struct Band {
+    /// First FFT bin with a non-zero weight.
+    pub(crate) first_bin: usize,
+    /// Weights of bins `first_bin…`.
+    pub(crate) weights: Vec<f64>,
 }
 
 /// Planned mel spectrogram: FFT plan, window and filter bank built once, then cheap calls.
@@ -93,6 +95,12 @@ impl Default for MelSpec {
 impl MelSpec {
     /// Plans the FFT and builds the window and the mel filter bank.
     pub fn new() -> Self {
+        Self::with_bands(mel_bands())
+    }
+
+    /// The same framing and window with another filter bank (see [`mel_bank`]); its frames are
+    /// read with [`MelSpec::frame_db_into`].
+    pub(crate) fn with_bands(bands: Vec<Band>) -> Self {
         let fft = FftPlanner::new().plan_fft_forward(N_FFT);
         let scratch = vec![Complex::default(); fft.get_inplace_scratch_len()];
         let pad = (N_FFT - WIN_LENGTH) / 2;
@@ -104,7 +112,7 @@ impl MelSpec {
         MelSpec {
             fft,
             window,
-            bands: mel_bands(),
+            bands,
             buf: vec![Complex::default(); N_FFT],
             scratch,
         }
@@ -114,6 +122,11 @@ impl MelSpec {
     ///
     /// `frame` holds samples at full scale ±1.0.
     pub fn frame_db(&mut self, frame: &[f32], out: &mut [f32; N_MELS]) {
+        self.frame_db_into(frame, out);
+    }
+
+    /// [`MelSpec::frame_db`] for a filter bank of any size: one value per band into `out`.
+    pub(crate) fn frame_db_into(&mut self, frame: &[f32], out: &mut [f32]) {
         debug_assert_eq!(frame.len(), N_FFT);
         for ((b, &x), &w) in self.buf.iter_mut().zip(frame).zip(&self.window) {
             *b = Complex::new(f64::from(x) * INT16_SCALE * w, 0.0);
@@ -331,12 +344,19 @@ fn mel_to_hz(mel: f64) -> f64 {
 
 /// The mel filter bank, built like librosa's and rounded to f32 as the ONNX graph stores it.
 fn mel_bands() -> Vec<Band> {
-    let (lo, hi) = (hz_to_mel(F_MIN), hz_to_mel(F_MAX));
-    let edges: Vec<f64> = (0..N_MELS + 2)
-        .map(|i| mel_to_hz(lo + (hi - lo) * i as f64 / (N_MELS + 1) as f64))
+    mel_bank(N_MELS, F_MIN, F_MAX)
+}
+
+/// `n` Slaney-scale, area-normalised mel bands between `f_min` and `f_max` Hz over the bins of a
+/// 512-point FFT at 16 kHz (`librosa.filters.mel(sr=16000, n_fft=512, n_mels=n, fmin=f_min,
+/// fmax=f_max)`), weights rounded to f32.
+pub(crate) fn mel_bank(n: usize, f_min: f64, f_max: f64) -> Vec<Band> {
+    let (lo, hi) = (hz_to_mel(f_min), hz_to_mel(f_max));
+    let edges: Vec<f64> = (0..n + 2)
+        .map(|i| mel_to_hz(lo + (hi - lo) * i as f64 / (n + 1) as f64))
         .collect();
     let bin_hz = |k: usize| k as f64 * f64::from(SAMPLE_RATE) / N_FFT as f64;
-    (0..N_MELS)
+    (0..n)
         .map(|m| {
             let enorm = 2.0 / (edges[m + 2] - edges[m]);
             let weight = |k: usize| {

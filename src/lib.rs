@@ -47,6 +47,7 @@ pub mod record;
 pub mod resample;
 pub mod train;
 pub mod vad;
+pub mod verify;
 pub mod wav;
 
 pub use error::{Error, Result};

@@ -1,0 +1,378 @@
+//! Between scores and events: a candidate detection checked against the user's own recordings.
+//!
+//! The head hears the word through the backbone, whose log-mel front end stops at 3800 Hz and
+//! whose features were learnt from other people's speech; its loudest false alarms are sounds
+//! those features cannot tell from the word. This stage looks at the same audio another way:
+//! wide-band cepstra (40 mel bands, 60–7600 Hz, so the fricatives count) of the last
+//! [`QUERY_SECONDS`], matched by dynamic time warping against templates of the word cut from the
+//! training clips. A candidate (a score at or above the threshold) stands when the mean cost of
+//! its [`NEAREST`] closest templates is at most the head's cut, which training sets from held-out
+//! clips of the word.
+
+use crate::frontend::{FRAME_HOP, MelSpec, N_FFT, frame_count, mel_bank};
+
+/// Seconds of audio before a candidate that are matched against the templates.
+pub const QUERY_SECONDS: f64 = 1.9;
+/// Samples of audio before a candidate that are matched against the templates.
+pub const QUERY_SAMPLES: usize = (QUERY_SECONDS * 16_000.0) as usize;
+/// Cepstral coefficients per frame (c1…c12; c0, the level, is left out).
+pub const CEPSTRA: usize = 12;
+/// Templates whose costs are averaged into a candidate's distance.
+pub const NEAREST: usize = 3;
+/// Scores below this are never checked: no head's threshold is lower.
+pub const MIN_SCORE: f32 = 0.5;
+const BANDS: usize = 40;
+const F_MIN: f64 = 60.0;
+const F_MAX: f64 = 7600.0;
+/// Dynamic range kept below the loudest band of a call, dB.
+const TOP_DB: f32 = 80.0;
+/// Template length limits in frames (0.2–1.5 s); words outside are not kept as templates.
+const TEMPLATE_FRAMES: (usize, usize) = (20, 150);
+/// Audio kept on each side of the located word in a template, samples (50 ms).
+const TEMPLATE_MARGIN: usize = 800;
+
+/// One frame of wide-band cepstra.
+pub type Cepstrum = [f32; CEPSTRA];
+
+/// What a head carries for this check: templates of its word and the cut on a candidate's
+/// [`distance`] to them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Templates {
+    /// Largest distance at which a candidate stands.
+    pub cut: f32,
+    /// Cepstra of the word, one template per training clip.
+    pub words: Vec<Vec<Cepstrum>>,
+}
+
+impl Templates {
+    /// Distance of the audio ending a candidate (`samples`: at most the last [`QUERY_SAMPLES`]
+    /// are read) to the templates.
+    pub fn distance_of(&self, cepstra: &mut Cepstra, samples: &[f32]) -> f32 {
+        Self::distance_to(&self.words, cepstra, samples)
+    }
+
+    /// [`Templates::distance_of`] for templates `words` not yet given a cut.
+    pub fn distance_to(words: &[Vec<Cepstrum>], cepstra: &mut Cepstra, samples: &[f32]) -> f32 {
+        let from = samples.len().saturating_sub(QUERY_SAMPLES);
+        distance(words, &cepstra.of(&samples[from..]))
+    }
+
+    /// Whether a candidate whose audio ends `samples` stands.
+    pub fn passes(&self, cepstra: &mut Cepstra, samples: &[f32]) -> bool {
+        let from = samples.len().saturating_sub(QUERY_SAMPLES);
+        // Stops at the first NEAREST templates near enough: a true wake word rarely needs
+        // more than a few.
+        nearest(&self.words, &cepstra.of(&samples[from..]), Some(self.cut)) <= self.cut
+    }
+
+    /// A score after the check: `score` itself below [`MIN_SCORE`] or when the candidate
+    /// stands, else 0. `samples` is the audio up to the score's time (the last
+    /// [`QUERY_SAMPLES`] are read).
+    pub fn gate(&self, cepstra: &mut Cepstra, score: f32, samples: &[f32]) -> f32 {
+        if score < MIN_SCORE || self.passes(cepstra, samples) {
+            score
+        } else {
+            0.0
+        }
+    }
+
+    /// [`Templates::gate`] over a whole recording: `scores` are
+    /// [`crate::head::score_all`]'s for the embeddings of `samples`.
+    pub fn gate_all(&self, scores: &mut [f32], samples: &[f32]) {
+        let mut cepstra = Cepstra::new();
+        for (i, s) in scores.iter_mut().enumerate() {
+            let k = crate::detect::embedding_of_score(i) as u64;
+            let end = (crate::embedder::samples_at_embedding(k) as usize).min(samples.len());
+            *s = self.gate(&mut cepstra, *s, &samples[..end]);
+        }
+    }
+}
+
+/// Planned wide-band cepstra: FFT plan, window, filter bank and DCT built once.
+#[derive(Clone)]
+pub struct Cepstra {
+    mel: MelSpec,
+    dct: Vec<[f32; BANDS]>,
+    db: Vec<[f32; BANDS]>,
+}
+
+impl std::fmt::Debug for Cepstra {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cepstra").field("bands", &BANDS).finish()
+    }
+}
+
+impl Default for Cepstra {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Cepstra {
+    /// Plans the transform.
+    pub fn new() -> Self {
+        let m = BANDS as f64;
+        let dct = (1..=CEPSTRA)
+            .map(|k| {
+                std::array::from_fn(|j| {
+                    ((2.0 / m).sqrt()
+                        * (std::f64::consts::PI * k as f64 * (2.0 * j as f64 + 1.0) / (2.0 * m))
+                            .cos()) as f32
+                })
+            })
+            .collect();
+        Cepstra {
+            mel: MelSpec::with_bands(mel_bank(BANDS, F_MIN, F_MAX)),
+            dct,
+            db: Vec::new(),
+        }
+    }
+
+    /// Cepstra of `samples` (16 kHz, full scale ±1.0): one frame per 160 samples, the same
+    /// framing as the backbone's front end; log-mel power floored 80 dB below its maximum
+    /// over the call, then the orthonormal DCT-II without c0.
+    pub fn of(&mut self, samples: &[f32]) -> Vec<Cepstrum> {
+        let n = frame_count(samples.len());
+        self.db.clear();
+        self.db.resize(n, [0.0; BANDS]);
+        for (i, frame) in self.db.iter_mut().enumerate() {
+            let at = i * FRAME_HOP;
+            self.mel.frame_db_into(&samples[at..at + N_FFT], frame);
+        }
+        let top = self.db.iter().flatten().fold(f32::MIN, |a, &b| a.max(b));
+        self.db
+            .iter()
+            .map(|frame| {
+                let floored: [f32; BANDS] = std::array::from_fn(|j| frame[j].max(top - TOP_DB));
+                std::array::from_fn(|k| {
+                    self.dct[k]
+                        .iter()
+                        .zip(&floored)
+                        .map(|(b, x)| b * x)
+                        .sum::<f32>()
+                })
+            })
+            .collect()
+    }
+
+    /// The template of one clip whose word spans samples `word` (see [`crate::vad`]), with 50 ms
+    /// on each side; `None` when the word is shorter than 0.2 s or longer than 1.5 s.
+    pub fn template(
+        &mut self,
+        clip: &[f32],
+        word: std::ops::Range<usize>,
+    ) -> Option<Vec<Cepstrum>> {
+        let start = word.start.saturating_sub(TEMPLATE_MARGIN);
+        let end = (word.end + TEMPLATE_MARGIN).min(clip.len());
+        let t = self.of(&clip[start..end]);
+        (TEMPLATE_FRAMES.0..=TEMPLATE_FRAMES.1)
+            .contains(&t.len())
+            .then_some(t)
+    }
+}
+
+/// Cost of the best match of all of `template` inside `query` (subsequence dynamic time
+/// warping: the match may start and end anywhere in the query; each template frame takes the
+/// next query frame, the same one again, or skips one), per template frame. Euclidean distance
+/// between frames. Infinite for an empty template or query.
+pub fn match_cost(template: &[Cepstrum], query: &[Cepstrum]) -> f32 {
+    Columns::new(query)
+        .cost_below(template, f32::INFINITY)
+        .unwrap_or(f32::INFINITY)
+}
+
+/// A query laid out for matching: each coefficient's values over the frames side by side, so
+/// a template frame's costs against every query frame are a few vectorised passes.
+struct Columns {
+    frames: usize,
+    /// `CEPSTRA` rows of `frames` values.
+    values: Vec<f32>,
+    cost: Vec<f32>,
+    prev: Vec<f32>,
+    row: Vec<f32>,
+}
+
+impl Columns {
+    fn new(query: &[Cepstrum]) -> Self {
+        let n = query.len();
+        let mut values = vec![0.0; CEPSTRA * n];
+        for (j, f) in query.iter().enumerate() {
+            for (d, &v) in f.iter().enumerate() {
+                values[d * n + j] = v;
+            }
+        }
+        Columns {
+            frames: n,
+            values,
+            cost: vec![0.0; n],
+            prev: vec![0.0; n],
+            row: vec![0.0; n],
+        }
+    }
+
+    /// Euclidean distances of template frame `t` to every query frame, into `self.cost`.
+    fn costs(&mut self, t: &Cepstrum) {
+        let n = self.frames;
+        self.cost.fill(0.0);
+        for (d, &td) in t.iter().enumerate() {
+            for (c, &x) in self.cost.iter_mut().zip(&self.values[d * n..(d + 1) * n]) {
+                let e = td - x;
+                *c += e * e;
+            }
+        }
+        for c in &mut self.cost {
+            *c = c.sqrt();
+        }
+    }
+
+    /// [`match_cost`] of `template` if it is below `bound`; `None` as soon as no match can be
+    /// (every partial cost already reaches it: frame costs are never negative).
+    fn cost_below(&mut self, template: &[Cepstrum], bound: f32) -> Option<f32> {
+        let n = self.frames;
+        if template.is_empty() || n == 0 {
+            return None;
+        }
+        let limit = bound * template.len() as f32;
+        self.costs(&template[0]);
+        self.prev.copy_from_slice(&self.cost);
+        for t in &template[1..] {
+            self.costs(t);
+            let (prev, row, cost) = (&self.prev, &mut self.row, &self.cost);
+            // Each template frame takes the next query frame, the same one, or one further.
+            row[0] = cost[0] + prev[0];
+            if n > 1 {
+                row[1] = cost[1] + prev[1].min(prev[0]);
+            }
+            for j in 2..n {
+                row[j] = cost[j] + prev[j].min(prev[j - 1]).min(prev[j - 2]);
+            }
+            if row.iter().fold(f32::INFINITY, |a, &b| a.min(b)) >= limit {
+                return None;
+            }
+            std::mem::swap(&mut self.prev, &mut self.row);
+        }
+        let total = self.prev.iter().fold(f32::INFINITY, |a, &b| a.min(b));
+        (total < limit).then(|| total / template.len() as f32)
+    }
+}
+
+/// A candidate's distance to the word: the mean [`match_cost`] of its [`NEAREST`] closest
+/// templates (of all of them when there are fewer). Infinite without templates.
+pub fn distance(templates: &[Vec<Cepstrum>], query: &[Cepstrum]) -> f32 {
+    nearest(templates, query, None)
+}
+
+/// [`distance`]; with `enough`, it stops as soon as [`NEAREST`] templates have been found
+/// whose mean cost is at most that, and returns that mean (the distance is then no larger).
+fn nearest(templates: &[Vec<Cepstrum>], query: &[Cepstrum], enough: Option<f32>) -> f32 {
+    // The NEAREST lowest costs so far, ascending; a template is matched only as far as it
+    // could still beat the last of them.
+    let mut lowest: Vec<f32> = Vec::with_capacity(NEAREST + 1);
+    let mut columns = Columns::new(query);
+    let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len() as f32;
+    for t in templates {
+        let bound = if lowest.len() == NEAREST {
+            lowest[NEAREST - 1]
+        } else {
+            f32::INFINITY
+        };
+        if let Some(c) = columns.cost_below(t, bound) {
+            let at = lowest.partition_point(|&x| x <= c);
+            lowest.insert(at, c);
+            lowest.truncate(NEAREST);
+            if lowest.len() == NEAREST && enough.is_some_and(|e| mean(&lowest) <= e) {
+                return mean(&lowest);
+            }
+        }
+    }
+    if lowest.is_empty() {
+        return f32::INFINITY;
+    }
+    mean(&lowest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Deterministic pseudo-random cepstra.
+    fn frames(n: usize, seed: u32) -> Vec<Cepstrum> {
+        let mut x = seed.wrapping_mul(2_654_435_761).max(1);
+        (0..n)
+            .map(|_| {
+                std::array::from_fn(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 17;
+                    x ^= x << 5;
+                    (x % 2001) as f32 / 100.0 - 10.0
+                })
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_template_inside_the_query_matches_at_no_cost() {
+        let t = frames(12, 1);
+        let mut q = frames(7, 2);
+        q.extend(&t);
+        q.extend(frames(5, 3));
+        assert_eq!(match_cost(&t, &q), 0.0);
+        // Stretched to twice its length (each frame twice) it still matches exactly...
+        let slow: Vec<Cepstrum> = t.iter().flat_map(|f| [*f, *f]).collect();
+        assert_eq!(match_cost(&t, &slow), 0.0);
+        // ...but three times slower is beyond the steps allowed (at most one frame skipped).
+        let slower: Vec<Cepstrum> = t.iter().flat_map(|f| [*f, *f, *f]).collect();
+        assert!(match_cost(&t, &slower) > 0.0);
+        assert_eq!(match_cost(&t, &[]), f32::INFINITY);
+    }
+
+    #[test]
+    fn pruning_finds_the_same_nearest_templates_as_matching_them_all() {
+        let query = frames(190, 7);
+        let templates: Vec<Vec<Cepstrum>> = (0..40)
+            .map(|i| frames(20 + (i * 7) % 60, 100 + i as u32))
+            .collect();
+        let mut all: Vec<f32> = templates.iter().map(|t| match_cost(t, &query)).collect();
+        all.sort_by(f32::total_cmp);
+        let want = all[..NEAREST].iter().sum::<f32>() / NEAREST as f32;
+        assert_eq!(distance(&templates, &query), want);
+        assert_eq!(
+            distance(&templates[..2], &query),
+            (all_of(&templates[..2], &query)) / 2.0
+        );
+        assert_eq!(distance(&[], &query), f32::INFINITY);
+    }
+
+    fn all_of(templates: &[Vec<Cepstrum>], query: &[Cepstrum]) -> f32 {
+        templates.iter().map(|t| match_cost(t, query)).sum()
+    }
+
+    #[test]
+    fn the_gate_only_touches_candidates_that_are_far_from_the_word() {
+        // A chirp-like word in noise: the template is the clip's own word.
+        let word: Vec<f32> = (0..8_000)
+            .map(|i| {
+                let t = i as f32 / 16_000.0;
+                0.3 * (2.0 * std::f32::consts::PI * (300.0 + 2_000.0 * t) * t).sin()
+            })
+            .collect();
+        let mut cepstra = Cepstra::new();
+        let template = cepstra.template(&word, 800..7_200).unwrap();
+        let templates = Templates {
+            cut: 5.0,
+            words: vec![template],
+        };
+        let mut heard = vec![0.0; 16_000];
+        heard.extend(&word);
+        heard.extend(vec![0.0; 1_600]);
+        let other: Vec<f32> = (0..heard.len())
+            .map(|i| 0.3 * (2.0 * std::f32::consts::PI * 5_000.0 * i as f32 / 16_000.0).sin())
+            .collect();
+        assert!(templates.distance_of(&mut cepstra, &heard) < 1.0);
+        assert!(templates.distance_of(&mut cepstra, &other) > 10.0);
+        assert_eq!(templates.gate(&mut cepstra, 0.9, &heard), 0.9);
+        assert_eq!(templates.gate(&mut cepstra, 0.9, &other), 0.0);
+        // Below MIN_SCORE nothing is checked.
+        assert_eq!(templates.gate(&mut cepstra, 0.4, &other), 0.4);
+    }
+}
