@@ -313,6 +313,10 @@ enum Command {
         /// negatives (`hark update --negative`). 0 lists none.
         #[arg(long, value_name = "N", default_value_t = 5)]
         highest: usize,
+        /// Measure the head's network alone, without checking its candidates against the
+        /// templates of the word it carries (what the check adds, or costs).
+        #[arg(long)]
+        no_template_check: bool,
         #[command(flatten)]
         cache: CacheArgs,
         /// No progress output.
@@ -528,11 +532,15 @@ fn dispatch(cli: Cli) -> Result<()> {
             background,
             split,
             highest,
+            no_template_check,
             cache,
             quiet,
         } => {
             let backbone = load_backbone(cli.backbone.as_deref())?;
-            let head = load_head(head.as_deref(), &backbone)?;
+            let mut head = load_head(head.as_deref(), &backbone)?;
+            if no_template_check {
+                head.templates = None;
+            }
             let data = hark::eval::EvalData {
                 positives,
                 negatives,
@@ -647,6 +655,20 @@ fn train_cmd(backbone: &Backbone, opts: &TrainOptions, out: &Path) -> Result<()>
         t.validation_negative_hours,
         report.head.info.threshold
     );
+    match &report.head.templates {
+        Some(v) => eprintln!(
+            "template check: {} templates of the word from the training clips; a detection \
+             farther than {:.1} from them is dropped ({:.0}% of the held-out clips and noisy \
+             copies the head detects are nearer)",
+            v.words.len(),
+            v.cut,
+            hark::train::CUT_QUANTILE * 100.0
+        ),
+        None => eprintln!(
+            "template check: off (it needs 8 usable training clips and 8 validation clips the \
+             head detects)"
+        ),
+    }
     if t.validation_negative_hours <= 0.0 {
         // Too little negative audio to hold any out (a few short files), so nothing checked
         // the threshold.
@@ -700,6 +722,14 @@ fn update_cmd(backbone: &Backbone, path: &Path, opts: &TrainOptions) -> Result<(
         t.validation_miss_rate * 100.0,
         t.validation_fa_per_hour
     );
+    if let (Some(old), Some(new)) = (&head.templates, &report.head.templates) {
+        eprintln!(
+            "template check: {} templates ({} from the new clips), cut {:.1} kept",
+            new.words.len(),
+            new.words.len() - old.words.len(),
+            new.cut
+        );
+    }
     eprintln!("previous version kept as {}", previous_path(path).display());
     Ok(())
 }
@@ -1102,9 +1132,14 @@ fn eval_cmd(
     let bar = if quiet {
         indicatif::ProgressBar::hidden()
     } else {
-        indicatif::ProgressBar::new(0)
+        indicatif::ProgressBar::new(0).with_style(
+            indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} {eta}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        )
     };
-    let r = hark::eval::evaluate(backbone, head, data, cache, &|done, total| {
+    let r = hark::eval::evaluate(backbone, head, data, cache, &|stage, done, total| {
+        bar.set_message(stage.to_string());
         bar.set_length(total as u64);
         bar.set_position(done as u64);
     })?;
@@ -1117,8 +1152,16 @@ fn eval_cmd(
         hark::eval::plot_det(&r, &head.info.word, p)?;
         eprintln!("DET curve drawn to {}", p.display());
     }
+    let check = match &head.templates {
+        Some(t) => format!(
+            "template check: {} templates, cut {:.1}",
+            t.words.len(),
+            t.cut
+        ),
+        None => "no template check".to_string(),
+    };
     let mut text = format!(
-        "{}: {} clips (clean + 10 dB), {:.2} h of negatives, {:.0} s\n",
+        "{}: {} clips (clean + 10 dB), {:.2} h of negatives, {:.0} s; {check}\n",
         head.info.word,
         r.clips,
         r.negative_hours,

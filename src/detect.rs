@@ -1,11 +1,14 @@
 //! Stage 4 of the data path: scores → events. Each head has its own threshold and
-//! refractory period; one backbone pass feeds them all.
+//! refractory period; one backbone pass feeds them all. A head that carries templates has its
+//! candidates checked against them ([`crate::verify`]) on the audio the detector keeps.
 
 use serde::Serialize;
 
 use crate::backbone::Embedding;
-use crate::embedder::time_of_embedding;
+use crate::embedder::{samples_at_embedding, time_of_embedding};
+use crate::events::AudioHistory;
 use crate::head::{HEAD_WINDOW, Head, Scorer};
+use crate::verify::{Cepstra, QUERY_SECONDS};
 
 /// Seconds between two embeddings.
 pub const HOP_SECONDS: f64 = 0.08;
@@ -29,7 +32,14 @@ pub struct Detector {
     /// The last [`HEAD_WINDOW`] embeddings as they came (a ring), so a head swapped in while
     /// listening starts with a full window.
     recent: Vec<Embedding>,
+    /// The audio the templates' checks read (kept only when a head has templates).
+    audio: AudioHistory,
+    cepstra: Cepstra,
 }
+
+/// Audio kept for the checks: the query and what one pushed chunk may run ahead of the
+/// embeddings (the listener pushes at most one 80-ms group at a time).
+const KEEP_SECONDS: f64 = QUERY_SECONDS + 0.5;
 
 #[derive(Debug)]
 struct Armed {
@@ -49,11 +59,32 @@ impl Detector {
                 last_fire: None,
             })
             .collect();
-        Detector {
+        let mut d = Detector {
             heads,
             embeddings: 0,
             recent: Vec::with_capacity(HEAD_WINDOW),
+            audio: AudioHistory::new(0.0),
+            cepstra: Cepstra::new(),
+        };
+        d.keep_audio();
+        d
+    }
+
+    /// Keeps audio for the checks if any head has templates.
+    fn keep_audio(&mut self) {
+        let want = self.heads().any(|h| h.templates.is_some());
+        if want != (self.audio.keeps() > 0) {
+            // Stream times go on from where the old history was.
+            let consumed = self.audio.seconds();
+            self.audio = AudioHistory::new(if want { KEEP_SECONDS } else { 0.0 });
+            self.audio.skip_to(consumed);
         }
+    }
+
+    /// Takes the stream's next samples (16 kHz), before the embeddings they complete are
+    /// pushed: the audio the templates' checks read.
+    pub fn audio(&mut self, samples: &[f32]) {
+        self.audio.push(samples);
     }
 
     /// Replaces head `index` (in the order given) by `head` without interrupting the stream:
@@ -68,7 +99,9 @@ impl Detector {
             (f64::from(head.info.refractory_seconds) / HOP_SECONDS).ceil() as u64;
         armed.scorer = Scorer::new(head);
         let n = self.recent.len();
+        self.keep_audio();
         let oldest = (self.embeddings % HEAD_WINDOW as u64) as usize;
+        let armed = &mut self.heads[index];
         for i in 0..n {
             let at = if n < HEAD_WINDOW { i } else { (oldest + i) % n };
             armed.scorer.push(&self.recent[at]);
@@ -81,8 +114,10 @@ impl Detector {
     }
 
     /// Takes the stream's next embedding; appends a detection for each head whose score reaches
-    /// its threshold outside its refractory period. Returns the scores of this step (one per
-    /// head; `None` while the first window fills).
+    /// its threshold outside its refractory period and, for a head with templates, whose audio
+    /// passes their check (on the audio given to [`Detector::audio`], which must already hold
+    /// the samples this embedding was made from). Returns the first head's score of this step
+    /// (`None` while the first window fills): the network's, before any check.
     pub fn push(&mut self, e: &Embedding, out: &mut Vec<Detection>) -> Option<f32> {
         let k = self.embeddings;
         if self.recent.len() < HEAD_WINDOW {
@@ -96,14 +131,23 @@ impl Detector {
             let Some(score) = armed.scorer.push(e) else {
                 continue;
             };
+            let head = armed.scorer.head();
             if i == 0 {
                 first = Some(score);
             }
-            let head = armed.scorer.head();
             let ready = armed
                 .last_fire
                 .is_none_or(|t| k >= t + armed.refractory_hops);
-            if score >= head.info.threshold && ready {
+            // Only a candidate that would fire is checked against the templates.
+            let mut stands = || match &head.templates {
+                Some(t) => {
+                    let end = samples_at_embedding(k) as f64 / 16_000.0;
+                    let audio = self.audio.between(end - QUERY_SECONDS, end);
+                    t.passes(&mut self.cepstra, &audio)
+                }
+                None => true,
+            };
+            if score >= head.info.threshold && ready && stands() {
                 armed.last_fire = Some(k);
                 out.push(Detection {
                     word: head.info.word.clone(),
@@ -119,6 +163,7 @@ impl Detector {
     pub fn reset(&mut self) {
         self.embeddings = 0;
         self.recent.clear();
+        self.audio = AudioHistory::new(self.audio.keeps() as f64 / 16_000.0);
         for a in &mut self.heads {
             a.scorer.reset();
             a.last_fire = None;

@@ -79,13 +79,14 @@ pub struct EvalData {
     pub split: Split,
 }
 
-/// Runs the protocol for `head` on `data`; `tick(done, total)` reports progress.
+/// Runs the protocol for `head` on `data`; `tick(stage, done, total)` reports progress (the
+/// stages: embedding the audio, then for a head with templates checking its candidates).
 pub fn evaluate(
     backbone: &Backbone,
     head: &Head,
     data: &EvalData,
     cache: &Cache,
-    tick: &(dyn Fn(usize, usize) + Sync),
+    tick: &(dyn Fn(&str, usize, usize) + Sync),
 ) -> Result<EvalReport> {
     let EvalData {
         positives,
@@ -204,26 +205,36 @@ pub fn evaluate(
     let total = jobs.len();
     let embedded = embed_jobs(backbone, cache, &jobs, &|| {
         tick(
+            "embedding audio",
             done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1,
             total,
         )
     })?;
 
     let refractory = (f64::from(head.info.refractory_seconds) / 0.08).ceil() as usize;
-    let neg_scores: Vec<Vec<f32>> = embedded[..n_neg]
+    let mut neg_scores: Vec<Vec<f32>> = embedded[..n_neg]
         .iter()
         .map(|e| score_all(head, e))
         .collect();
+    let mut pos_scores: Vec<Vec<f32>> = embedded[n_neg..]
+        .iter()
+        .map(|e| score_all(head, e))
+        .collect();
+    // A head with templates: every candidate checked, as the listener does.
+    if let Some(t) = &head.templates {
+        let mut all: Vec<&mut Vec<f32>> =
+            neg_scores.iter_mut().chain(pos_scores.iter_mut()).collect();
+        gate_streams(t, &jobs, &mut all, tick)?;
+    }
     // Each positive clip's best score inside its hit window, clean and noisy, and how long
     // after the word's end the first score at the threshold came.
     let mut best = [Vec::new(), Vec::new()];
     let mut latencies = Vec::new();
-    for (si, emb) in embedded[n_neg..].iter().enumerate() {
+    for (si, scores) in pos_scores.iter().enumerate() {
         let noisy = si >= groups.len();
         let group = &groups[si % groups.len()];
         let paths: Vec<PathBuf> = group.iter().map(|&i| pos_files[i].clone()).collect();
         let spans = clip_spans(&paths)?;
-        let scores = score_all(head, emb);
         for (start, end, word_end) in spans {
             let lo = start;
             let hi = end + (LATE * 16_000.0) as u64;
@@ -447,6 +458,47 @@ pub fn plot_det(report: &EvalReport, word: &str, path: &std::path::Path) -> Resu
         root.present().map_err(|e| fail(e.to_string()))?;
     }
     crate::atomic::write_bytes(path, svg.as_bytes())
+}
+
+/// Gates each stream's scores with `templates` (see [`crate::verify::Templates::gate_all`]);
+/// `scores[i]` belongs to `jobs[i]`, whose audio is made again only when it has a candidate.
+/// On every core.
+fn gate_streams(
+    templates: &crate::verify::Templates,
+    jobs: &[Job],
+    scores: &mut [&mut Vec<f32>],
+    tick: &(dyn Fn(&str, usize, usize) + Sync),
+) -> Result<()> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut work: Vec<(usize, &mut Vec<f32>)> = scores
+        .iter_mut()
+        .enumerate()
+        .filter(|(_, s)| s.iter().any(|&v| v >= crate::verify::MIN_SCORE))
+        .map(|(i, s)| (i, &mut **s))
+        .collect();
+    let per = work.len().div_ceil(threads).max(1);
+    let total = work.len();
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let done = &done;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = work
+            .chunks_mut(per)
+            .map(|part| {
+                scope.spawn(move || -> Result<()> {
+                    for (i, s) in part.iter_mut() {
+                        let samples = (jobs[*i].make)()?;
+                        templates.gate_all(s, &samples);
+                        let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                        tick("checking candidates against the templates", n, total);
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .try_for_each(|h| h.join().expect("a gating thread panicked"))
+    })
 }
 
 #[cfg(test)]

@@ -46,6 +46,17 @@ impl AudioHistory {
         }
     }
 
+    /// Samples it keeps at most.
+    pub fn keeps(&self) -> usize {
+        self.keep
+    }
+
+    /// Continues from stream time `seconds` (what another history had seen), empty.
+    pub fn skip_to(&mut self, seconds: f64) {
+        self.samples.clear();
+        self.consumed = (seconds * RATE).round() as u64;
+    }
+
     /// Seconds of stream seen so far.
     pub fn seconds(&self) -> f64 {
         self.consumed as f64 / RATE

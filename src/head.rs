@@ -5,15 +5,19 @@
 //! one hidden layer: each embedding is standardised with statistics of the training data, the
 //! 16 are concatenated (1536 inputs), then `hidden` ReLU units and one logistic output.
 //!
-//! # File format (version 1)
+//! # File format (version 2)
 //!
 //! ```text
 //! "HARKHEAD\n"                      magic, 9 bytes
 //! u32 LE  n, then n bytes           JSON header (HeadInfo): word, threshold, shapes, backbone
-//!                                   sha256, creation time, training summary
-//! u32 LE  m, then m × f32 LE        weights: mean, 1/std, W1 (input-major), b1, w2, b2
+//!                                   sha256, creation time, training summary, and when the
+//!                                   head carries templates (crate::verify) their cut and lengths
+//! u32 LE  m, then m × f32 LE        weights: mean, 1/std, W1 (input-major), b1, w2, b2; then
+//!                                   the templates' cepstra, frame after frame
 //! 32 bytes                          sha256 of everything before
 //! ```
+//!
+//! Version 1 is the same without templates; it is still read.
 //!
 //! Files are written atomically; loading checks the magic, the version, the sizes, the checksum
 //! and the backbone, and names the file and the problem when one fails.
@@ -24,14 +28,15 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::backbone::{EMBEDDING_DIM, Embedding};
+use crate::verify::{CEPSTRA, Templates};
 use crate::{Error, Result, atomic};
 
 /// Embeddings a head looks at: 16 hops, the word's last ≈ 2 s.
 pub const HEAD_WINDOW: usize = 16;
 /// Inputs of the network: the window's embeddings side by side.
 pub const HEAD_INPUTS: usize = HEAD_WINDOW * EMBEDDING_DIM;
-/// The head file format this hark writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The head file format this hark writes (and the newest it reads).
+pub const FORMAT_VERSION: u32 = 2;
 const MAGIC: &[u8; 9] = b"HARKHEAD\n";
 
 /// The self-describing part of a head file.
@@ -55,6 +60,18 @@ pub struct HeadInfo {
     pub created_unix: u64,
     /// What it was trained on and how well it did on held-out data.
     pub training: TrainingSummary,
+    /// The shape of its templates, when it carries them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verifier: Option<VerifierShape>,
+}
+
+/// The header's account of a head's templates ([`crate::verify::Templates`]).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct VerifierShape {
+    /// Largest distance at which a candidate stands.
+    pub cut: f32,
+    /// Frames of each template.
+    pub template_frames: Vec<usize>,
 }
 
 /// Summary of a head's training data and validation results, stored in the head.
@@ -186,6 +203,8 @@ pub struct Head {
     pub info: HeadInfo,
     /// The network.
     pub weights: Weights,
+    /// Templates that vet its candidates, if it has them.
+    pub templates: Option<Templates>,
 }
 
 impl Head {
@@ -200,8 +219,16 @@ impl Head {
 
     /// The file's bytes (see the module docs for the layout).
     pub fn to_bytes(&self) -> Vec<u8> {
-        let json = serde_json::to_vec(&self.info).expect("a HeadInfo always serialises");
-        let flat = self.weights.flat();
+        let mut info = self.info.clone();
+        info.verifier = self.templates.as_ref().map(|t| VerifierShape {
+            cut: t.cut,
+            template_frames: t.words.iter().map(Vec::len).collect(),
+        });
+        let json = serde_json::to_vec(&info).expect("a HeadInfo always serialises");
+        let mut flat = self.weights.flat();
+        for word in self.templates.iter().flat_map(|t| &t.words) {
+            flat.extend(word.iter().flatten());
+        }
         let mut out = Vec::with_capacity(MAGIC.len() + 8 + json.len() + flat.len() * 4 + 32);
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&(json.len() as u32).to_le_bytes());
@@ -315,7 +342,41 @@ impl Head {
             .chunks_exact(4)
             .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
             .collect();
-        let weights = Weights::from_flat(&flat, info.hidden).ok_or_else(|| {
+        let n_weights = Weights::zeros(info.hidden).len();
+        let template_floats: usize = info
+            .verifier
+            .iter()
+            .flat_map(|v| &v.template_frames)
+            .sum::<usize>()
+            * CEPSTRA;
+        if flat.len() != n_weights + template_floats {
+            return Err(fail(format!(
+                "holds {} numbers, a {}-unit head{} has {}",
+                flat.len(),
+                info.hidden,
+                if template_floats > 0 {
+                    " with its templates"
+                } else {
+                    ""
+                },
+                n_weights + template_floats
+            )));
+        }
+        let (flat, rest) = flat.split_at(n_weights);
+        let templates = info.verifier.as_ref().map(|v| {
+            let mut frames = rest
+                .chunks_exact(CEPSTRA)
+                .map(|c| -> crate::verify::Cepstrum { c.try_into().unwrap() });
+            Templates {
+                cut: v.cut,
+                words: v
+                    .template_frames
+                    .iter()
+                    .map(|&n| frames.by_ref().take(n).collect())
+                    .collect(),
+            }
+        });
+        let weights = Weights::from_flat(flat, info.hidden).ok_or_else(|| {
             fail(format!(
                 "holds {} weights, a {}-unit head has {}",
                 flat.len(),
@@ -328,7 +389,14 @@ impl Head {
                 "holds non-finite weights or a threshold outside 0–1".into(),
             ));
         }
-        Ok(Head { info, weights })
+        // The header's account of the templates is the file's business; the head holds them.
+        let mut info = info;
+        info.verifier = None;
+        Ok(Head {
+            info,
+            weights,
+            templates,
+        })
     }
 }
 
@@ -410,8 +478,10 @@ mod tests {
                 backbone_sha256: "ab".repeat(32),
                 created_unix: 1,
                 training: TrainingSummary::default(),
+                verifier: None,
             },
             weights,
+            templates: None,
         }
     }
 
@@ -422,6 +492,52 @@ mod tests {
         let back = Head::from_bytes(&bytes, Path::new("h")).unwrap();
         assert_eq!(back, h);
         assert_eq!(back.to_bytes(), bytes);
+    }
+
+    fn with_templates() -> Head {
+        let mut h = head();
+        let frame = |k: usize| -> crate::verify::Cepstrum {
+            std::array::from_fn(|i| (k * 12 + i) as f32 * 0.5)
+        };
+        h.templates = Some(Templates {
+            cut: 31.5,
+            words: vec![(0..20).map(frame).collect(), (20..45).map(frame).collect()],
+        });
+        h
+    }
+
+    #[test]
+    fn templates_round_trip_under_the_checksum() {
+        let h = with_templates();
+        let bytes = h.to_bytes();
+        let back = Head::from_bytes(&bytes, Path::new("h")).unwrap();
+        assert_eq!(back, h);
+        assert_eq!(back.to_bytes(), bytes);
+        // A file cut inside the templates, checksum recomputed, is refused by its size.
+        let json_len = u32::from_le_bytes(bytes[9..13].try_into().unwrap()) as usize;
+        let n_at = 13 + json_len;
+        let n = u32::from_le_bytes(bytes[n_at..n_at + 4].try_into().unwrap()) as usize;
+        let mut short = bytes[..n_at].to_vec();
+        short.extend_from_slice(&((n - CEPSTRA) as u32).to_le_bytes());
+        short.extend_from_slice(&bytes[n_at + 4..n_at + 4 + (n - CEPSTRA) * 4]);
+        let sum = Sha256::digest(&short);
+        short.extend_from_slice(&sum);
+        let err = Head::from_bytes(&short, Path::new("short.head"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("short.head") && err.contains("with its templates"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_format_1_head_still_loads() {
+        let mut h = head();
+        h.info.format = 1;
+        let back = Head::from_bytes(&h.to_bytes(), Path::new("old.head")).unwrap();
+        assert_eq!(back, h);
+        assert!(back.templates.is_none());
     }
 
     #[test]

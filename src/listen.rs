@@ -6,6 +6,7 @@ use std::path::Path;
 use crate::backbone::{Backbone, Embedding};
 use crate::detect::{Detection, Detector};
 use crate::embedder::{Embedder, time_of_embedding};
+use crate::frontend::GROUP_HOP;
 use crate::head::Head;
 use crate::resample::Resampler;
 use crate::wav::WavFile;
@@ -122,17 +123,22 @@ impl Listener {
         samples: &[f32],
         mut on_step: impl FnMut(&Step, &[Detection]) -> Result<()>,
     ) -> Result<()> {
-        self.fresh.clear();
-        self.embedder.push(samples, &mut self.fresh)?;
-        let first = self.embedder.produced() - self.fresh.len() as u64;
-        for (i, e) in self.fresh.iter().enumerate() {
-            self.events.clear();
-            let score = self.detector.push(e, &mut self.events);
-            let step = Step {
-                time: time_of_embedding(first + i as u64),
-                score,
-            };
-            on_step(&step, &self.events)?;
+        // One 80-ms group at a time, so the detector's audio never runs far ahead of the
+        // embeddings (results do not depend on how the stream is cut).
+        for piece in samples.chunks(GROUP_HOP) {
+            self.detector.audio(piece);
+            self.fresh.clear();
+            self.embedder.push(piece, &mut self.fresh)?;
+            let first = self.embedder.produced() - self.fresh.len() as u64;
+            for (i, e) in self.fresh.iter().enumerate() {
+                self.events.clear();
+                let score = self.detector.push(e, &mut self.events);
+                let step = Step {
+                    time: time_of_embedding(first + i as u64),
+                    score,
+                };
+                on_step(&step, &self.events)?;
+            }
         }
         Ok(())
     }

@@ -702,7 +702,6 @@ pub fn train(backbone: &Backbone, opts: &TrainOptions) -> Result<TrainReport> {
     let embed_seconds = t_embed.elapsed().as_secs_f64();
     let cached_jobs = opts.cache.hits() - hits_before;
     let keys: Vec<[u8; 32]> = jobs.iter().map(|j| j.key).collect();
-    drop(jobs);
 
     let mut clips: Vec<Clip> = Vec::with_capacity(embedded.len());
     for ((embeddings, &made), key) in embedded.into_iter().zip(&meta).zip(&keys) {
@@ -769,6 +768,11 @@ pub fn train(backbone: &Backbone, opts: &TrainOptions) -> Result<TrainReport> {
     summary.validation_miss_rate = calibration.miss;
     summary.validation_fa_per_hour = calibration.fa_per_hour;
     summary.validation_negative_hours = calibration.hours;
+    let templates = match templates_of(&positives)? {
+        Some(words) => cut_of(&words, &weights, &clips, &jobs, threshold)?
+            .map(|cut| crate::verify::Templates { cut, words }),
+        None => None,
+    };
     let head = Head {
         info: HeadInfo {
             format: FORMAT_VERSION,
@@ -780,8 +784,10 @@ pub fn train(backbone: &Backbone, opts: &TrainOptions) -> Result<TrainReport> {
             backbone_sha256: backbone.sha256().to_string(),
             created_unix: creation_time(),
             training: summary,
+            verifier: None,
         },
         weights,
+        templates,
     };
     Ok(TrainReport {
         replay: Replay::of(&head, &clips),
@@ -793,6 +799,82 @@ pub fn train(backbone: &Backbone, opts: &TrainOptions) -> Result<TrainReport> {
         cached_jobs,
         jobs: meta.len(),
     })
+}
+
+/// Templates of the word (see [`crate::verify`]) from up to 240 training clips (not the
+/// validation ones); `None` with fewer than 8.
+fn templates_of(positives: &[Positive]) -> Result<Option<Vec<Vec<crate::verify::Cepstrum>>>> {
+    const MOST: usize = 240;
+    let mut cepstra = crate::verify::Cepstra::new();
+    let mut train: Vec<&Positive> = positives.iter().filter(|p| !p.validation).collect();
+    train.sort_by(|a, b| {
+        name_fraction(&a.path, "template").total_cmp(&name_fraction(&b.path, "template"))
+    });
+    let mut words = Vec::new();
+    for p in train {
+        if words.len() >= MOST {
+            break;
+        }
+        let clip = read_wav(&p.path)?;
+        if let Some(t) = cepstra.template(&clip, p.span.start..p.span.end) {
+            words.push(t);
+        }
+    }
+    Ok((words.len() >= 8).then_some(words))
+}
+
+/// Share of the validation copies the head detects that the template check keeps: the cut is
+/// this quantile of their distances (`benches/accuracy.sh`, 8 seeds: see the README).
+pub const CUT_QUANTILE: f64 = 0.98;
+
+/// The cut on the distance to `words`: the [`CUT_QUANTILE`] of the distances of the validation
+/// copies (clean and augmented) the head detects at `threshold`, each measured where its hit
+/// windows score highest — where the listener would check it. `None` with fewer than 8 such
+/// copies. `jobs[i]` made the audio of `clips[i]`.
+fn cut_of(
+    words: &[Vec<crate::verify::Cepstrum>],
+    weights: &Weights,
+    clips: &[Clip],
+    jobs: &[Job],
+    threshold: f32,
+) -> Result<Option<f32>> {
+    let mut cepstra = crate::verify::Cepstra::new();
+    let mut d = Vec::new();
+    for (ci, c) in clips.iter().enumerate().take(jobs.len()) {
+        let Some(hit) = c.hit.as_ref().filter(|_| c.validation) else {
+            continue;
+        };
+        let lo = hit.start.max(HEAD_WINDOW - 1);
+        let hi = hit.end.min(c.embeddings.len());
+        if lo >= hi {
+            continue;
+        }
+        let ex: Vec<Example> = (lo..hi).map(|k| (ci as u32, k as u32)).collect();
+        let z = logits(weights, clips, &ex);
+        let (best_at, best) =
+            z.iter().enumerate().fold(
+                (0, f32::NEG_INFINITY),
+                |a, (i, &v)| if v > a.1 { (i, v) } else { a },
+            );
+        if crate::head::sigmoid(best) < threshold {
+            continue;
+        }
+        let samples = (jobs[ci].make)()?;
+        let end = (crate::embedder::samples_at_embedding((lo + best_at) as u64) as usize)
+            .min(samples.len());
+        d.push(crate::verify::Templates::distance_to(
+            words,
+            &mut cepstra,
+            &samples[..end],
+        ));
+    }
+    if d.len() < 8 {
+        return Ok(None);
+    }
+    d.sort_by(f32::total_cmp);
+    Ok(Some(
+        d[((d.len() - 1) as f64 * CUT_QUANTILE).round() as usize],
+    ))
 }
 
 /// Now, or `$SOURCE_DATE_EPOCH` when set (reproducible heads, as for reproducible builds).
@@ -1597,19 +1679,28 @@ pub fn update(
     let mut rng = Rng::new(opts.seed ^ 0x0DA7E);
     let pos_files = wav_files(&opts.positives, Split::All)?;
     let mut new_positives = 0;
+    // Each new positive also becomes a template (when the head has them): a wake word the
+    // check turned away is then near one.
+    let mut cepstra = crate::verify::Cepstra::new();
+    let mut new_templates = Vec::new();
     for path in &pos_files {
         let p = match read_wav(path).and_then(|x| {
             locate_word(&x)
-                .map(|span| (span, x.len()))
+                .map(|span| (span, x))
                 .map_err(|e| Error::audio(path, e.to_string()))
         }) {
-            Ok((span, len)) => Positive {
-                path: path.clone(),
-                hash: hash_file(path)?,
-                span,
-                len,
-                validation: false,
-            },
+            Ok((span, x)) => {
+                if head.templates.is_some() {
+                    new_templates.extend(cepstra.template(&x, span.start..span.end));
+                }
+                Positive {
+                    path: path.clone(),
+                    hash: hash_file(path)?,
+                    span,
+                    len: x.len(),
+                    validation: false,
+                }
+            }
             Err(e) => {
                 skipped.push((path.clone(), e.to_string()));
                 continue;
@@ -1711,7 +1802,15 @@ pub fn update(
     info.threshold = calibration.threshold;
     info.created_unix = creation_time();
     info.training = summary;
-    let head = Head { info, weights };
+    let templates = head.templates.clone().map(|mut t| {
+        t.words.extend(new_templates);
+        t
+    });
+    let head = Head {
+        info,
+        weights,
+        templates,
+    };
     // Every old entry stays listed (the easy negatives too, for the next retraining); the new
     // clips join them, the new negatives as hard ones.
     let mut replay = replay.clone();

@@ -265,6 +265,14 @@ fn streaming_listener_agrees_with_the_batch_path() {
         &head,
         &hark::embedder::embed_samples(&backbone, &samples).unwrap(),
     );
+    // The bundled head checks its candidates against templates of the word; the scores are the
+    // network's either way.
+    let templates = head
+        .templates
+        .as_ref()
+        .expect("the bundled head has templates");
+    let mut gated = batch.clone();
+    templates.gate_all(&mut gated, &samples);
     let mut listener = Listener::new(&backbone, vec![head.clone()]).unwrap();
     let mut streamed = Vec::new();
     let mut events = Vec::new();
@@ -283,11 +291,14 @@ fn streaming_listener_agrees_with_the_batch_path() {
             .unwrap();
     }
     assert_eq!(streamed, batch, "same arithmetic, same scores");
-    // Every detection is a batch score at or above the threshold.
-    for d in &events {
-        assert!(d.score >= head.info.threshold);
-        assert!(batch.contains(&d.score));
-    }
+    // The detections are where the checked batch scores fire.
+    let refractory = (head.info.refractory_seconds / 0.08).ceil() as usize;
+    let fired: Vec<f32> = hark::detect::fire_indices(&gated, head.info.threshold, refractory)
+        .into_iter()
+        .map(|i| batch[i])
+        .collect();
+    assert_eq!(events.iter().map(|d| d.score).collect::<Vec<_>>(), fired);
+    assert_eq!(events.len(), 3, "the demo's three \"computer\"s");
 }
 
 /// A head swapped in mid-stream (as `listen --learn` does) scores from the next embedding on
@@ -336,7 +347,8 @@ fn eval_reports_a_consistent_det_curve() {
         negatives: vec![fixture("train/other"), fixture("speech.wav")],
         ..Default::default()
     };
-    let r = hark::eval::evaluate(&backbone, &head, &data, &Cache::new(None), &|_, _| {}).unwrap();
+    let r =
+        hark::eval::evaluate(&backbone, &head, &data, &Cache::new(None), &|_, _, _| {}).unwrap();
     assert_eq!(r.clips, 4);
     // Hours of the negative audio itself, not of the padding between files.
     let seconds: f64 = wavs("train/other")
@@ -365,7 +377,8 @@ fn eval_reports_a_consistent_det_curve() {
     // files' false alarms add up to the rate reported.
     let mut loose = head.clone();
     loose.info.threshold = 0.01;
-    let r = hark::eval::evaluate(&backbone, &loose, &data, &Cache::new(None), &|_, _| {}).unwrap();
+    let r =
+        hark::eval::evaluate(&backbone, &loose, &data, &Cache::new(None), &|_, _, _| {}).unwrap();
     assert_eq!(r.highest_negatives.len(), wavs("train/other").len() + 1);
     assert!(
         r.highest_negatives
@@ -599,4 +612,105 @@ fn a_marked_miss_is_learned_in_the_background() {
     assert_eq!(n(dir.waiting(Feedback::Missed)), 0);
     assert_eq!(n(dir.inbox()), 0);
     assert!(learner.finish().is_none());
+}
+
+/// The template check drops the same candidates streaming (the detector's own audio, pushed in
+/// chunks of any size) as on the whole recording: at a threshold of 0.5 and the cut at the
+/// median distance of the demo's candidates, the detections are where the checked batch scores
+/// fire, and fewer than without the check.
+#[test]
+fn the_template_check_drops_the_same_candidates_streaming_and_batch() {
+    let backbone = Backbone::builtin().unwrap();
+    let mut head = bundled_head();
+    head.info.threshold = 0.5;
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("audio/computer-demo.wav");
+    let samples = hark::wav::read_wav(&demo).unwrap();
+    let scores = score_all(
+        &head,
+        &hark::embedder::embed_samples(&backbone, &samples).unwrap(),
+    );
+    let templates = head
+        .templates
+        .as_mut()
+        .expect("the bundled head has templates");
+    let mut cepstra = hark::verify::Cepstra::new();
+    let mut distances: Vec<f32> = scores
+        .iter()
+        .enumerate()
+        .filter(|&(_, &s)| s >= hark::verify::MIN_SCORE)
+        .map(|(i, _)| {
+            let k = hark::detect::embedding_of_score(i) as u64;
+            let end = hark::embedder::samples_at_embedding(k) as usize;
+            templates.distance_of(&mut cepstra, &samples[..end.min(samples.len())])
+        })
+        .collect();
+    assert!(distances.len() >= 10, "{} candidates", distances.len());
+    distances.sort_by(f32::total_cmp);
+    templates.cut = distances[distances.len() / 2];
+    let mut gated = scores.clone();
+    templates.gate_all(&mut gated, &samples);
+    let refractory = (head.info.refractory_seconds / 0.08).ceil() as usize;
+    let times = |v: &[f32]| -> Vec<f64> {
+        hark::detect::fire_indices(v, 0.5, refractory)
+            .into_iter()
+            .map(|i| hark::embedder::time_of_embedding(hark::detect::embedding_of_score(i) as u64))
+            .collect()
+    };
+    let (want, unchecked) = (times(&gated), times(&scores));
+    assert!(
+        !want.is_empty() && want != unchecked,
+        "{want:?} against {unchecked:?}"
+    );
+    for chunk in [160, 1000, 4096] {
+        let mut listener = Listener::new(&backbone, vec![head.clone()]).unwrap();
+        let mut got = Vec::new();
+        for piece in samples.chunks(chunk) {
+            listener
+                .push(piece, |_, events| {
+                    got.extend(events.iter().map(|d| d.time));
+                    Ok(())
+                })
+                .unwrap();
+        }
+        assert_eq!(got, want, "chunks of {chunk}");
+    }
+}
+
+/// A head with templates keeps them through an update and gains one per new positive clip, so
+/// a wake word the check turned away is near a template afterwards; the cut stays.
+#[test]
+fn an_update_adds_its_new_positives_as_templates() {
+    let backbone = Backbone::builtin().unwrap();
+    let cache_dir = tempfile::tempdir().unwrap();
+    let (o, report) = trained_with_cache(&backbone, cache_dir.path().to_path_buf());
+    // The fixture is too small for training to make templates (it needs 8 clips); give the
+    // head one, cut from the first negative clip.
+    assert!(report.head.templates.is_none());
+    let mut head = report.head.clone();
+    let other = hark::wav::read_wav(&wavs("train/other")[0]).unwrap();
+    let mut cepstra = hark::verify::Cepstra::new();
+    let word = hark::vad::locate_word(&other).unwrap();
+    let template = cepstra.template(&other, word.start..word.end).unwrap();
+    head.templates = Some(hark::verify::Templates {
+        cut: 30.0,
+        words: vec![template.clone()],
+    });
+    let new = wavs("train/computer");
+    let up = hark::train::update(
+        &backbone,
+        &head,
+        &report.replay,
+        &TrainOptions::for_update(new.clone(), vec![], o.cache.clone()),
+    )
+    .unwrap();
+    let t = up.head.templates.as_ref().unwrap();
+    assert_eq!(t.cut, 30.0);
+    assert_eq!(t.words[0], template);
+    assert_eq!(t.words.len(), 1 + new.len(), "one template per new clip");
+    // Each new clip is at no distance from its own template.
+    let clip = hark::wav::read_wav(&new[0]).unwrap();
+    let span = hark::vad::locate_word(&clip).unwrap();
+    let mut heard = vec![0.0; 16_000];
+    heard.extend(&clip[..span.end]);
+    assert!(t.distance_of(&mut cepstra, &heard) < t.distance_of(&mut cepstra, &other));
 }
