@@ -98,7 +98,8 @@ enum Command {
     /// Positive folders hold WAV clips of one utterance each with silence around it (0.5–10 s);
     /// negative folders hold any audio without the word (short clips or hours-long
     /// recordings; other words are the best negatives). Embeddings are cached, so retraining
-    /// on the same audio skips the backbone.
+    /// on the same audio skips the backbone. With 8 or more usable clips the head also carries
+    /// templates of the word from them, which every detection must be near.
     Train {
         /// Name of the trigger word, stored in the head and printed on detection.
         #[arg(long)]
@@ -181,7 +182,9 @@ enum Command {
     /// Print a head's score for every 80 ms of a WAV file: `time<TAB>score`.
     ///
     /// `time` is the seconds of audio consumed when the score was produced; the first score
-    /// needs about 2 s (the head looks at the last 16 embeddings).
+    /// needs about 2 s (the head looks at the last 16 embeddings). These are the network's
+    /// scores: with a head that carries templates of its word, `listen` also checks a score at
+    /// the threshold against them before it counts as a detection.
     Score {
         /// The head to run (default: the built-in `computer` head).
         #[arg(long, value_name = "FILE")]
@@ -192,7 +195,9 @@ enum Command {
     },
     /// Listen for wake words: live from the microphone, or in a WAV file.
     ///
-    /// Prints one line per detection (`--json` for JSON lines). Live, it runs until Ctrl-C or
+    /// Prints one line per detection (`--json` for JSON lines): a score at the head's
+    /// threshold, outside its 1 s refractory period, and near the templates of the word when the
+    /// head carries them (`hark train` makes them). Live, it runs until Ctrl-C or
     /// SIGTERM and prints a summary; device faults (unplugged, errors, silence from a dead
     /// stream) are logged and the device is reopened with backoff, never ending the run.
     Listen {
