@@ -224,7 +224,8 @@ pub fn evaluate(
     if let Some(t) = &head.templates {
         let mut all: Vec<&mut Vec<f32>> =
             neg_scores.iter_mut().chain(pos_scores.iter_mut()).collect();
-        gate_streams(t, &jobs, &mut all, tick)?;
+        let from = crate::verify::MIN_SCORE.min(head.info.threshold);
+        gate_streams(t, &jobs, &mut all, from, tick)?;
     }
     // Each positive clip's best score inside its hit window, clean and noisy, and how long
     // after the word's end the first score at the threshold came.
@@ -460,20 +461,22 @@ pub fn plot_det(report: &EvalReport, word: &str, path: &std::path::Path) -> Resu
     crate::atomic::write_bytes(path, svg.as_bytes())
 }
 
-/// Gates each stream's scores with `templates` (see [`crate::verify::Templates::gate_all`]);
+/// Gates each stream's scores from `from` up with `templates` (see
+/// [`crate::verify::Templates::gate_all`]);
 /// `scores[i]` belongs to `jobs[i]`, whose audio is made again only when it has a candidate.
 /// On every core.
 fn gate_streams(
     templates: &crate::verify::Templates,
     jobs: &[Job],
     scores: &mut [&mut Vec<f32>],
+    from: f32,
     tick: &(dyn Fn(&str, usize, usize) + Sync),
 ) -> Result<()> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut work: Vec<(usize, &mut Vec<f32>)> = scores
         .iter_mut()
         .enumerate()
-        .filter(|(_, s)| s.iter().any(|&v| v >= crate::verify::MIN_SCORE))
+        .filter(|(_, s)| s.iter().any(|&v| v >= from))
         .map(|(i, s)| (i, &mut **s))
         .collect();
     let per = work.len().div_ceil(threads).max(1);
@@ -487,7 +490,7 @@ fn gate_streams(
                 scope.spawn(move || -> Result<()> {
                     for (i, s) in part.iter_mut() {
                         let samples = (jobs[*i].make)()?;
-                        templates.gate_all(s, &samples);
+                        templates.gate_all(s, &samples, from);
                         let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
                         tick("checking candidates against the templates", n, total);
                     }

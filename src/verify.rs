@@ -19,7 +19,8 @@ pub const QUERY_SAMPLES: usize = (QUERY_SECONDS * 16_000.0) as usize;
 pub const CEPSTRA: usize = 12;
 /// Templates whose costs are averaged into a candidate's distance.
 pub const NEAREST: usize = 3;
-/// Scores below this are never checked: no head's threshold is lower.
+/// The lowest score `eval` checks, so its curve holds for every threshold from here up
+/// (training never sets a threshold below it; a lower one set by hand is checked from there).
 pub const MIN_SCORE: f32 = 0.5;
 const BANDS: usize = 40;
 const F_MIN: f64 = 60.0;
@@ -65,11 +66,11 @@ impl Templates {
         nearest(&self.words, &cepstra.of(&samples[from..]), Some(self.cut)) <= self.cut
     }
 
-    /// A score after the check: `score` itself below [`MIN_SCORE`] or when the candidate
-    /// stands, else 0. `samples` is the audio up to the score's time (the last
-    /// [`QUERY_SAMPLES`] are read).
-    pub fn gate(&self, cepstra: &mut Cepstra, score: f32, samples: &[f32]) -> f32 {
-        if score < MIN_SCORE || self.passes(cepstra, samples) {
+    /// A score after the check: `score` itself below `from` or when the candidate stands,
+    /// else 0. `samples` is the audio up to the score's time (the last [`QUERY_SAMPLES`] are
+    /// read).
+    pub fn gate(&self, cepstra: &mut Cepstra, score: f32, samples: &[f32], from: f32) -> f32 {
+        if score < from || self.passes(cepstra, samples) {
             score
         } else {
             0.0
@@ -77,13 +78,15 @@ impl Templates {
     }
 
     /// [`Templates::gate`] over a whole recording: `scores` are
-    /// [`crate::head::score_all`]'s for the embeddings of `samples`.
-    pub fn gate_all(&self, scores: &mut [f32], samples: &[f32]) {
+    /// [`crate::head::score_all`]'s for the embeddings of `samples`; those from `from` up are
+    /// checked. Detections at any threshold from `from` up are then where these scores reach
+    /// it, as `listen` makes them.
+    pub fn gate_all(&self, scores: &mut [f32], samples: &[f32], from: f32) {
         let mut cepstra = Cepstra::new();
         for (i, s) in scores.iter_mut().enumerate() {
             let k = crate::detect::embedding_of_score(i) as u64;
             let end = (crate::embedder::samples_at_embedding(k) as usize).min(samples.len());
-            *s = self.gate(&mut cepstra, *s, &samples[..end]);
+            *s = self.gate(&mut cepstra, *s, &samples[..end], from);
         }
     }
 }
@@ -370,9 +373,10 @@ mod tests {
             .collect();
         assert!(templates.distance_of(&mut cepstra, &heard) < 1.0);
         assert!(templates.distance_of(&mut cepstra, &other) > 10.0);
-        assert_eq!(templates.gate(&mut cepstra, 0.9, &heard), 0.9);
-        assert_eq!(templates.gate(&mut cepstra, 0.9, &other), 0.0);
-        // Below MIN_SCORE nothing is checked.
-        assert_eq!(templates.gate(&mut cepstra, 0.4, &other), 0.4);
+        assert_eq!(templates.gate(&mut cepstra, 0.9, &heard, MIN_SCORE), 0.9);
+        assert_eq!(templates.gate(&mut cepstra, 0.9, &other, MIN_SCORE), 0.0);
+        // Below `from` nothing is checked.
+        assert_eq!(templates.gate(&mut cepstra, 0.4, &other, MIN_SCORE), 0.4);
+        assert_eq!(templates.gate(&mut cepstra, 0.4, &other, 0.3), 0.0);
     }
 }

@@ -272,7 +272,7 @@ fn streaming_listener_agrees_with_the_batch_path() {
         .as_ref()
         .expect("the bundled head has templates");
     let mut gated = batch.clone();
-    templates.gate_all(&mut gated, &samples);
+    templates.gate_all(&mut gated, &samples, hark::verify::MIN_SCORE);
     let mut listener = Listener::new(&backbone, vec![head.clone()]).unwrap();
     let mut streamed = Vec::new();
     let mut events = Vec::new();
@@ -648,7 +648,7 @@ fn the_template_check_drops_the_same_candidates_streaming_and_batch() {
     distances.sort_by(f32::total_cmp);
     templates.cut = distances[distances.len() / 2];
     let mut gated = scores.clone();
-    templates.gate_all(&mut gated, &samples);
+    templates.gate_all(&mut gated, &samples, hark::verify::MIN_SCORE);
     let refractory = (head.info.refractory_seconds / 0.08).ceil() as usize;
     let times = |v: &[f32]| -> Vec<f64> {
         hark::detect::fire_indices(v, 0.5, refractory)
