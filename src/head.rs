@@ -60,18 +60,22 @@ pub struct HeadInfo {
     pub created_unix: u64,
     /// What it was trained on and how well it did on held-out data.
     pub training: TrainingSummary,
-    /// The shape of its templates, when it carries them.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub verifier: Option<VerifierShape>,
 }
 
-/// The header's account of a head's templates ([`crate::verify::Templates`]).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct VerifierShape {
-    /// Largest distance at which a candidate stands.
-    pub cut: f32,
-    /// Frames of each template.
-    pub template_frames: Vec<usize>,
+/// The file's JSON header: the [`HeadInfo`] and, when the head carries templates
+/// ([`crate::verify::Templates`]), their cut and lengths (their cepstra follow the weights).
+#[derive(Serialize, Deserialize)]
+struct Header {
+    #[serde(flatten)]
+    info: HeadInfo,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    verifier: Option<VerifierShape>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct VerifierShape {
+    cut: f32,
+    template_frames: Vec<usize>,
 }
 
 /// Summary of a head's training data and validation results, stored in the head.
@@ -219,12 +223,14 @@ impl Head {
 
     /// The file's bytes (see the module docs for the layout).
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut info = self.info.clone();
-        info.verifier = self.templates.as_ref().map(|t| VerifierShape {
-            cut: t.cut,
-            template_frames: t.words.iter().map(Vec::len).collect(),
-        });
-        let json = serde_json::to_vec(&info).expect("a HeadInfo always serialises");
+        let header = Header {
+            info: self.info.clone(),
+            verifier: self.templates.as_ref().map(|t| VerifierShape {
+                cut: t.cut,
+                template_frames: t.words.iter().map(Vec::len).collect(),
+            }),
+        };
+        let json = serde_json::to_vec(&header).expect("a header always serialises");
         let mut flat = self.weights.flat();
         for word in self.templates.iter().flat_map(|t| &t.words) {
             flat.extend(word.iter().flatten());
@@ -314,7 +320,7 @@ impl Head {
                 "made by a newer hark (format {format}); this hark reads format {FORMAT_VERSION}"
             )));
         }
-        let info: HeadInfo =
+        let Header { info, verifier } =
             serde_json::from_value(value).map_err(|e| fail(format!("corrupt header ({e})")))?;
         let n_at = json_at + json_len;
         let n = read_u32(n_at)?;
@@ -343,8 +349,7 @@ impl Head {
             .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
             .collect();
         let n_weights = Weights::zeros(info.hidden).len();
-        let template_floats: usize = info
-            .verifier
+        let template_floats: usize = verifier
             .iter()
             .flat_map(|v| &v.template_frames)
             .sum::<usize>()
@@ -363,7 +368,7 @@ impl Head {
             )));
         }
         let (flat, rest) = flat.split_at(n_weights);
-        let templates = info.verifier.as_ref().map(|v| {
+        let templates = verifier.map(|v| {
             let mut frames = rest
                 .chunks_exact(CEPSTRA)
                 .map(|c| -> crate::verify::Cepstrum { c.try_into().unwrap() });
@@ -376,22 +381,13 @@ impl Head {
                     .collect(),
             }
         });
-        let weights = Weights::from_flat(flat, info.hidden).ok_or_else(|| {
-            fail(format!(
-                "holds {} weights, a {}-unit head has {}",
-                flat.len(),
-                info.hidden,
-                Weights::zeros(info.hidden).len()
-            ))
-        })?;
+        let weights =
+            Weights::from_flat(flat, info.hidden).expect("the numbers' count was checked above");
         if flat.iter().any(|v| !v.is_finite()) || !(0.0..=1.0).contains(&info.threshold) {
             return Err(fail(
                 "holds non-finite weights or a threshold outside 0–1".into(),
             ));
         }
-        // The header's account of the templates is the file's business; the head holds them.
-        let mut info = info;
-        info.verifier = None;
         Ok(Head {
             info,
             weights,
@@ -478,7 +474,6 @@ mod tests {
                 backbone_sha256: "ab".repeat(32),
                 created_unix: 1,
                 training: TrainingSummary::default(),
-                verifier: None,
             },
             weights,
             templates: None,

@@ -784,7 +784,6 @@ pub fn train(backbone: &Backbone, opts: &TrainOptions) -> Result<TrainReport> {
             backbone_sha256: backbone.sha256().to_string(),
             created_unix: creation_time(),
             training: summary,
-            verifier: None,
         },
         weights,
         templates,
