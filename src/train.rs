@@ -839,28 +839,12 @@ fn cut_of(
 ) -> Result<Option<f32>> {
     let mut cepstra = crate::verify::Cepstra::new();
     let mut d = Vec::new();
-    for (ci, c) in clips.iter().enumerate().take(jobs.len()) {
-        let Some(hit) = c.hit.as_ref().filter(|_| c.validation) else {
-            continue;
-        };
-        let lo = hit.start.max(HEAD_WINDOW - 1);
-        let hi = hit.end.min(c.embeddings.len());
-        if lo >= hi {
-            continue;
-        }
-        let ex: Vec<Example> = (lo..hi).map(|k| (ci as u32, k as u32)).collect();
-        let z = logits(weights, clips, &ex);
-        let (best_at, best) =
-            z.iter().enumerate().fold(
-                (0, f32::NEG_INFINITY),
-                |a, (i, &v)| if v > a.1 { (i, v) } else { a },
-            );
-        if crate::head::sigmoid(best) < threshold {
+    for (ci, k, score) in best_hit_windows(weights, clips, |c| c.validation) {
+        if score < threshold {
             continue;
         }
         let samples = (jobs[ci].make)()?;
-        let end = (crate::embedder::samples_at_embedding((lo + best_at) as u64) as usize)
-            .min(samples.len());
+        let end = (crate::embedder::samples_at_embedding(k as u64) as usize).min(samples.len());
         d.push(crate::verify::Templates::distance_to(
             words,
             &mut cepstra,
@@ -1550,6 +1534,19 @@ fn threshold_keeping_hits(old_weights: &Weights, new: &Weights, clips: &[Clip], 
 /// The best score over its hit windows of each positive clip that `which` picks (0 for a
 /// clip with none).
 fn positive_bests(weights: &Weights, clips: &[Clip], which: impl Fn(&Clip) -> bool) -> Vec<f32> {
+    best_hit_windows(weights, clips, which)
+        .into_iter()
+        .map(|(_, _, score)| score)
+        .collect()
+}
+
+/// For each clip with hit windows that `which` picks, in order: its index, the embedding index
+/// of its best-scoring hit window (the first of equals) and that score (0 when it has none).
+fn best_hit_windows(
+    weights: &Weights,
+    clips: &[Clip],
+    which: impl Fn(&Clip) -> bool,
+) -> Vec<(usize, usize, f32)> {
     // Every clip's hit windows scored in one batch, then the best of each clip's.
     let mut ex: Vec<Example> = Vec::new();
     let mut ends = Vec::new();
@@ -1558,18 +1555,23 @@ fn positive_bests(weights: &Weights, clips: &[Clip], which: impl Fn(&Clip) -> bo
             let lo = hit.start.max(HEAD_WINDOW - 1);
             let hi = hit.end.min(c.embeddings.len());
             ex.extend((lo..hi).map(|k| (ci as u32, k as u32)));
-            ends.push(ex.len());
+            ends.push((ci, lo, ex.len()));
         }
     }
     let z = logits(weights, clips, &ex);
     let mut start = 0;
     ends.into_iter()
-        .map(|end| {
-            let best = z[start..end]
-                .iter()
-                .fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+        .map(|(ci, lo, end)| {
+            let (at, best) =
+                z[start..end]
+                    .iter()
+                    .enumerate()
+                    .fold(
+                        (0, f32::NEG_INFINITY),
+                        |a, (i, &v)| if v > a.1 { (i, v) } else { a },
+                    );
             start = end;
-            crate::head::sigmoid(best)
+            (ci, lo + at, crate::head::sigmoid(best))
         })
         .collect()
 }
