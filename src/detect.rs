@@ -163,7 +163,7 @@ impl Detector {
     pub fn reset(&mut self) {
         self.embeddings = 0;
         self.recent.clear();
-        self.audio = AudioHistory::new(self.audio.keeps() as f64 / 16_000.0);
+        self.audio.skip_to(0.0);
         for a in &mut self.heads {
             a.scorer.reset();
             a.last_fire = None;

@@ -54,16 +54,14 @@ impl Templates {
 
     /// [`Templates::distance_of`] for templates `words` not yet given a cut.
     pub fn distance_to(words: &[Vec<Cepstrum>], cepstra: &mut Cepstra, samples: &[f32]) -> f32 {
-        let from = samples.len().saturating_sub(QUERY_SAMPLES);
-        distance(words, &cepstra.of(&samples[from..]))
+        distance(words, &cepstra.query(samples))
     }
 
     /// Whether a candidate whose audio ends `samples` stands.
     pub fn passes(&self, cepstra: &mut Cepstra, samples: &[f32]) -> bool {
-        let from = samples.len().saturating_sub(QUERY_SAMPLES);
         // Stops at the first NEAREST templates near enough: a true wake word rarely needs
         // more than a few.
-        nearest(&self.words, &cepstra.of(&samples[from..]), Some(self.cut)) <= self.cut
+        nearest(&self.words, &cepstra.query(samples), Some(self.cut)) <= self.cut
     }
 
     /// A score after the check: `score` itself below `from` or when the candidate stands,
@@ -156,6 +154,11 @@ impl Cepstra {
                 })
             })
             .collect()
+    }
+
+    /// Cepstra of the last [`QUERY_SAMPLES`] of `samples` (all of them when there are fewer).
+    fn query(&mut self, samples: &[f32]) -> Vec<Cepstrum> {
+        self.of(&samples[samples.len().saturating_sub(QUERY_SAMPLES)..])
     }
 
     /// The template of one clip whose word spans samples `word` (see [`crate::vad`]), with 50 ms
