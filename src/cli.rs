@@ -99,7 +99,8 @@ enum Command {
     /// negative folders hold any audio without the word (short clips or hours-long
     /// recordings; other words are the best negatives). Embeddings are cached, so retraining
     /// on the same audio skips the backbone. With 8 or more usable clips the head also carries
-    /// templates of the word from them, which every detection must be near.
+    /// templates of the word from them: a detection far from them is dropped, one only just
+    /// near enough must score higher to fire.
     Train {
         /// Name of the trigger word, stored in the head and printed on detection.
         #[arg(long)]
@@ -184,7 +185,8 @@ enum Command {
     /// `time` is the seconds of audio consumed when the score was produced; the first score
     /// needs about 2 s (the head looks at the last 16 embeddings). These are the network's
     /// scores: with a head that carries templates of its word, `listen` also checks a score at
-    /// the threshold against them before it counts as a detection.
+    /// the threshold against them, which drops it or lowers it, before it counts as a
+    /// detection.
     Score {
         /// The head to run (default: the built-in `computer` head).
         #[arg(long, value_name = "FILE")]
@@ -196,8 +198,8 @@ enum Command {
     /// Listen for wake words: live from the microphone, or in a WAV file.
     ///
     /// Prints one line per detection (`--json` for JSON lines): a score at the head's
-    /// threshold, outside its 1 s refractory period, and near the templates of the word when the
-    /// head carries them (`hark train` makes them). Live, it runs until Ctrl-C or
+    /// threshold, outside its 1 s refractory period — when the head carries templates of the
+    /// word (`hark train` makes them), the score after checking the audio against them. Live, it runs until Ctrl-C or
     /// SIGTERM and prints a summary; device faults (unplugged, errors, silence from a dead
     /// stream) are logged and the device is reopened with backoff, never ending the run.
     Listen {
@@ -664,10 +666,11 @@ fn train_cmd(backbone: &Backbone, opts: &TrainOptions, out: &Path) -> Result<()>
         Some(v) => eprintln!(
             "template check: {} templates of the word from the training clips; a detection \
              farther than {:.1} from them is dropped ({:.0}% of the held-out clips and noisy \
-             copies the head detects are nearer)",
+             copies the head detects are nearer), one farther than {:.1} scores lower",
             v.words.len(),
             v.cut,
-            hark::train::CUT_QUANTILE * 100.0
+            hark::train::CUT_QUANTILE * 100.0,
+            v.cut * hark::verify::EASE
         ),
         None => eprintln!(
             "template check: off (it needs 8 usable training clips and 8 validation clips the \

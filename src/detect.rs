@@ -114,10 +114,11 @@ impl Detector {
     }
 
     /// Takes the stream's next embedding; appends a detection for each head whose score reaches
-    /// its threshold outside its refractory period and, for a head with templates, whose audio
-    /// passes their check (on the audio given to [`Detector::audio`], which must already hold
-    /// the samples this embedding was made from). Returns the first head's score of this step
-    /// (`None` while the first window fills): the network's, before any check.
+    /// its threshold outside its refractory period — for a head with templates, its score after
+    /// their check ([`crate::verify::Templates::check`], on the audio given to
+    /// [`Detector::audio`], which must already hold the samples this embedding was made from).
+    /// Returns the first head's score of this step (`None` while the first window fills): the
+    /// network's, before any check.
     pub fn push(&mut self, e: &Embedding, out: &mut Vec<Detection>) -> Option<f32> {
         let k = self.embeddings;
         if self.recent.len() < HEAD_WINDOW {
@@ -138,16 +139,20 @@ impl Detector {
             let ready = armed
                 .last_fire
                 .is_none_or(|t| k >= t + armed.refractory_hops);
-            // Only a candidate that would fire is checked against the templates.
-            let mut stands = || match &head.templates {
+            if score < head.info.threshold || !ready {
+                continue;
+            }
+            // Only a candidate that would fire is checked against the templates: the check
+            // never raises a score.
+            let score = match &head.templates {
                 Some(t) => {
                     let end = samples_at_embedding(k) as f64 / 16_000.0;
                     let audio = self.audio.between(end - QUERY_SECONDS, end);
-                    t.passes(&mut self.cepstra, &audio)
+                    t.check(&mut self.cepstra, score, &audio)
                 }
-                None => true,
+                None => score,
             };
-            if score >= head.info.threshold && ready && stands() {
+            if score >= head.info.threshold {
                 armed.last_fire = Some(k);
                 out.push(Detection {
                     word: head.info.word.clone(),

@@ -5,9 +5,11 @@
 //! those features cannot tell from the word. This stage looks at the same audio another way:
 //! wide-band cepstra (40 mel bands, 60–7600 Hz, so the fricatives count) of the last
 //! [`QUERY_SECONDS`], matched by dynamic time warping against templates of the word cut from the
-//! training clips. A candidate (a score at or above the threshold) stands when the mean cost of
-//! its [`NEAREST`] closest templates is at most the head's cut, which training sets from held-out
-//! clips of the word.
+//! training clips. A candidate (a score at or above the threshold) is judged by the mean cost of
+//! its [`NEAREST`] closest templates, its distance, against the head's cut, which training sets
+//! from held-out clips of the word: beyond the cut it is dropped; beyond [`EASE`] of the cut its
+//! score is lowered, more the farther it is ([`checked_score`]), so a candidate that is only just
+//! near enough must score higher to fire.
 
 use crate::frontend::{FRAME_HOP, MelSpec, N_FFT, frame_count, mel_bank};
 
@@ -22,6 +24,11 @@ pub const NEAREST: usize = 3;
 /// The lowest score `eval` checks, so its curve holds for every threshold from here up
 /// (training never sets a threshold below it; a lower one set by hand is checked from there).
 pub const MIN_SCORE: f32 = 0.5;
+/// Distances up to this fraction of the cut leave a candidate's score as it is…
+pub const EASE: f32 = 0.6;
+/// …and beyond it, each further cut's worth of distance takes this much off the score's logit
+/// (so a candidate at the cut loses 0.4 × 8 = 3.2: 0.999 becomes 0.96).
+pub const PENALTY: f32 = 8.0;
 const BANDS: usize = 40;
 const F_MIN: f64 = 60.0;
 const F_MAX: f64 = 7600.0;
@@ -57,21 +64,22 @@ impl Templates {
         distance(words, &cepstra.query(samples))
     }
 
-    /// Whether a candidate whose audio ends `samples` stands.
-    pub fn passes(&self, cepstra: &mut Cepstra, samples: &[f32]) -> bool {
-        // Stops at the first NEAREST templates near enough: a true wake word rarely needs
-        // more than a few.
-        nearest(&self.words, &cepstra.query(samples), Some(self.cut)) <= self.cut
+    /// The score of a candidate scoring `score` whose audio ends `samples` (at most the last
+    /// [`QUERY_SAMPLES`] are read), after the check: [`checked_score`] of its distance.
+    pub fn check(&self, cepstra: &mut Cepstra, score: f32, samples: &[f32]) -> f32 {
+        // Stops at the first NEAREST templates within EASE of the cut: the score then stands
+        // as it is, and a true wake word rarely needs more than a few.
+        let d = nearest(&self.words, &cepstra.query(samples), Some(EASE * self.cut));
+        checked_score(score, d, self.cut)
     }
 
-    /// A score after the check: `score` itself below `from` or when the candidate stands,
-    /// else 0. `samples` is the audio up to the score's time (the last [`QUERY_SAMPLES`] are
-    /// read).
+    /// A score after the check: `score` itself below `from`, else [`Templates::check`]'s.
+    /// `samples` is the audio up to the score's time (the last [`QUERY_SAMPLES`] are read).
     pub fn gate(&self, cepstra: &mut Cepstra, score: f32, samples: &[f32], from: f32) -> f32 {
-        if score < from || self.passes(cepstra, samples) {
+        if score < from {
             score
         } else {
-            0.0
+            self.check(cepstra, score, samples)
         }
     }
 
@@ -87,6 +95,23 @@ impl Templates {
             *s = self.gate(&mut cepstra, *s, &samples[..end], from);
         }
     }
+}
+
+/// The score of a candidate scoring `score` at distance `distance` from templates whose cut is
+/// `cut`: 0 beyond the cut (or at an undefined distance); `score` up to [`EASE`] of the cut;
+/// between, `score` with [`PENALTY`] × (`distance` / `cut` − [`EASE`]) taken off its logit.
+pub fn checked_score(score: f32, distance: f32, cut: f32) -> f32 {
+    if distance.is_nan() || distance > cut {
+        return 0.0;
+    }
+    let over = distance / cut - EASE;
+    if over <= 0.0 {
+        return score;
+    }
+    // Scores round to 1.0 in f32 from a logit of about 17 up; that is where the logit is held.
+    let p = score.clamp(1e-7, 1.0 - 6e-8);
+    let logit = (p / (1.0 - p)).ln();
+    crate::head::sigmoid(logit - PENALTY * over)
 }
 
 /// Planned wide-band cepstra: FFT plan, window, filter bank and DCT built once.
@@ -381,5 +406,32 @@ mod tests {
         // Below `from` nothing is checked.
         assert_eq!(templates.gate(&mut cepstra, 0.4, &other, MIN_SCORE), 0.4);
         assert_eq!(templates.gate(&mut cepstra, 0.4, &other, 0.3), 0.0);
+    }
+
+    #[test]
+    fn the_checked_score_falls_with_the_distance_beyond_the_ease() {
+        let cut = 30.0;
+        // Near enough: untouched, at any score.
+        for s in [0.3, 0.9, 0.999, 1.0] {
+            assert_eq!(checked_score(s, 0.0, cut), s);
+            assert_eq!(checked_score(s, EASE * cut, cut), s);
+        }
+        // Beyond the cut, or at an undefined distance: dropped.
+        assert_eq!(checked_score(0.999, cut * 1.001, cut), 0.0);
+        assert_eq!(checked_score(0.999, f32::INFINITY, cut), 0.0);
+        assert_eq!(checked_score(0.999, f32::NAN, cut), 0.0);
+        // At the cut the logit loses PENALTY × (1 − EASE), computed here in f64.
+        let z = (0.999f64 / 0.001).ln() - f64::from(PENALTY) * (1.0 - f64::from(EASE));
+        let want = 1.0 / (1.0 + (-z).exp());
+        assert!((f64::from(checked_score(0.999, cut, cut)) - want).abs() < 1e-5);
+        // Farther is lower, all the way up to the cut, and a score of 1.0 is lowered too.
+        let mut last = 1.0;
+        for i in 0..=20 {
+            let d = cut * (EASE + (1.0 - EASE) * i as f32 / 20.0);
+            let c = checked_score(1.0, d, cut);
+            assert!(c <= last, "{c} after {last} at distance {d}");
+            last = c;
+        }
+        assert!(last < 1.0);
     }
 }
