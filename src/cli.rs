@@ -199,9 +199,10 @@ enum Command {
     ///
     /// Prints one line per detection (`--json` for JSON lines): a score at the head's
     /// threshold, outside its 1 s refractory period — when the head carries templates of the
-    /// word (`hark train` makes them), the score after checking the audio against them. Live, it runs until Ctrl-C or
-    /// SIGTERM and prints a summary; device faults (unplugged, errors, silence from a dead
-    /// stream) are logged and the device is reopened with backoff, never ending the run.
+    /// word (`hark train` makes them), the score after checking the audio against them. Live,
+    /// it runs until Ctrl-C or SIGTERM and prints a summary; device faults (unplugged, errors,
+    /// silence from a dead stream) are logged and the device is reopened with backoff, never
+    /// ending the run.
     Listen {
         /// Heads to run on one backbone pass (default: the built-in `computer` head).
         #[arg(long = "head", value_name = "FILE")]
