@@ -114,7 +114,8 @@ enum Command {
         /// Where to write the head (written atomically).
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
-        /// False alarms per hour the threshold is calibrated for, on held-out negatives.
+        /// False alarms per hour the threshold is calibrated for, on held-out negatives
+        /// (scored as `listen` scores them: after the template check, when the head has one).
         #[arg(long, default_value_t = 0.5, value_name = "RATE")]
         target_fa_per_hour: f64,
         /// Seed: the same data and seed give the same head, bit for bit.

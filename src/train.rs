@@ -184,6 +184,12 @@ struct Clip {
     late: Option<usize>,
     validation: bool,
     seconds: f64,
+    /// Validation clips of a head with templates: the distance to them (see
+    /// [`crate::verify`]) at each window the network scored at least
+    /// [`crate::verify::MIN_SCORE`] when the head was trained (hit windows only, for positive
+    /// clips), as (embedding index, distance) in ascending order, so thresholds are calibrated
+    /// on the scores `listen` acts on. Empty otherwise.
+    distances: Vec<(u32, f32)>,
 }
 
 /// Index of the first embedding whose audio ends at or after `sample`.
@@ -704,7 +710,9 @@ pub fn train(backbone: &Backbone, opts: &TrainOptions) -> Result<TrainReport> {
     let keys: Vec<[u8; 32]> = jobs.iter().map(|j| j.key).collect();
 
     let mut clips: Vec<Clip> = Vec::with_capacity(embedded.len());
-    for ((embeddings, &made), key) in embedded.into_iter().zip(&meta).zip(&keys) {
+    // For each clip: the job that made its audio, and its first embedding's index there.
+    let mut sources: Vec<(usize, usize)> = Vec::with_capacity(embedded.len());
+    for (j, ((embeddings, &made), key)) in embedded.into_iter().zip(&meta).zip(&keys).enumerate() {
         let i = match made {
             Made::Positive(pi, pre_c, validation) => {
                 let (p, h, l) = label(&positives[pi], pre_c);
@@ -718,7 +726,9 @@ pub fn train(backbone: &Backbone, opts: &TrainOptions) -> Result<TrainReport> {
                     late: Some(l),
                     validation,
                     seconds: 0.0,
+                    distances: Vec::new(),
                 });
+                sources.push((j, 0));
                 continue;
             }
             Made::Negative(i) => i,
@@ -734,14 +744,17 @@ pub fn train(backbone: &Backbone, opts: &TrainOptions) -> Result<TrainReport> {
             late: None,
             validation,
             seconds,
+            distances: Vec::new(),
         };
         match negative_blocks(embeddings.len(), neg_info[i].1, &neg_blocks[i])[..] {
             [(_, validation, seconds)] => {
                 clips.push(negative(embeddings, None, validation, seconds));
+                sources.push((j, 0));
             }
             ref blocks => {
                 for (range, validation, seconds) in blocks.iter().cloned() {
                     let part = Some([range.start, range.end]);
+                    sources.push((j, range.start));
                     clips.push(negative(
                         embeddings[range].to_vec(),
                         part,
@@ -763,16 +776,28 @@ pub fn train(backbone: &Backbone, opts: &TrainOptions) -> Result<TrainReport> {
         ..Default::default()
     };
     let weights = fit(&mut clips, opts, &mut summary, None, "training")?;
-    let calibration = calibrate(&weights, &clips, opts.target_fa_per_hour, 0.5);
+    let target = opts.target_fa_per_hour;
+    let mut calibration = calibrate(&weights, &clips, target, 0.5, None);
+    // Templates, their cut, and the threshold set again on the scores the check leaves, as
+    // `listen` will act on them.
+    let mut templates = None;
+    if let Some(words) = templates_of(&positives)? {
+        let bar = progress(opts.progress, 0, "template check");
+        let tick = |n: usize, total: usize| {
+            bar.set_length(total as u64);
+            bar.set_position(n as u64);
+        };
+        measure_distances(&words, &weights, &mut clips, &sources, &jobs, &tick)?;
+        bar.finish_and_clear();
+        if let Some(cut) = cut_of(&weights, &clips, calibration.threshold) {
+            calibration = calibrate(&weights, &clips, target, 0.5, Some(cut));
+            templates = Some(crate::verify::Templates { cut, words });
+        }
+    }
     let threshold = calibration.threshold;
     summary.validation_miss_rate = calibration.miss;
     summary.validation_fa_per_hour = calibration.fa_per_hour;
     summary.validation_negative_hours = calibration.hours;
-    let templates = match templates_of(&positives)? {
-        Some(words) => cut_of(&words, &weights, &clips, &jobs, threshold)?
-            .map(|cut| crate::verify::Templates { cut, words }),
-        None => None,
-    };
     let head = Head {
         info: HeadInfo {
             format: FORMAT_VERSION,
@@ -826,38 +851,118 @@ fn templates_of(positives: &[Positive]) -> Result<Option<Vec<Vec<crate::verify::
 /// this quantile of their distances (`benches/accuracy.sh`, 8 seeds: see the README).
 pub const CUT_QUANTILE: f64 = 0.98;
 
-/// The cut on the distance to `words`: the [`CUT_QUANTILE`] of the distances of the validation
-/// copies (clean and augmented) the head detects at `threshold`, each measured where its hit
-/// windows score highest — where the listener would check it. `None` with fewer than 8 such
-/// copies. `jobs[i]` made the audio of `clips[i]`.
-fn cut_of(
-    words: &[Vec<crate::verify::Cepstrum>],
-    weights: &Weights,
-    clips: &[Clip],
-    jobs: &[Job],
-    threshold: f32,
-) -> Result<Option<f32>> {
-    let mut cepstra = crate::verify::Cepstra::new();
-    let mut d = Vec::new();
-    for (ci, k, score) in best_hit_windows(weights, clips, |c| c.validation) {
-        if score < threshold {
-            continue;
-        }
-        let samples = (jobs[ci].make)()?;
-        let end = (crate::embedder::samples_at_embedding(k as u64) as usize).min(samples.len());
-        d.push(crate::verify::Templates::distance_to(
-            words,
-            &mut cepstra,
-            &samples[..end],
-        ));
-    }
+/// The cut on the distance to the templates: the [`CUT_QUANTILE`] of the distances of the
+/// validation copies (clean and augmented) the head detects at `threshold`, each measured
+/// where its hit windows score highest, where the listener would check it
+/// ([`measure_distances`] has measured them). `None` with fewer than 8 such copies.
+fn cut_of(weights: &Weights, clips: &[Clip], threshold: f32) -> Option<f32> {
+    let mut d: Vec<f32> = best_hit_windows(weights, clips, |c| c.validation)
+        .into_iter()
+        .filter(|&(_, _, score)| score >= threshold)
+        .filter_map(|(ci, k, _)| {
+            let c = &clips[ci];
+            let at = c.distances.binary_search_by_key(&k, |&(w, _)| w as usize);
+            at.ok().map(|i| c.distances[i].1)
+        })
+        .collect();
     if d.len() < 8 {
-        return Ok(None);
+        return None;
     }
     d.sort_by(f32::total_cmp);
-    Ok(Some(
-        d[((d.len() - 1) as f64 * CUT_QUANTILE).round() as usize],
-    ))
+    Some(d[((d.len() - 1) as f64 * CUT_QUANTILE).round() as usize])
+}
+
+/// One clip's measured distances: (clip index, (window, distance) in ascending order).
+type Measured = (usize, Vec<(u32, f32)>);
+
+/// Fills each validation clip's [`Clip::distances`] with the distance to `words` (the
+/// templates) at the windows a calibration looks at, measured on the audio before each as
+/// `listen` measures it: for a positive clip (each clean and augmented copy), its best-scoring
+/// hit window (the first of equals); for a negative clip, every window (each may be a false
+/// alarm); in both, only windows `weights` score at least [`crate::verify::MIN_SCORE`]. Clip
+/// `i`'s audio is made by `jobs[sources[i].0]`, its embeddings starting at index
+/// `sources[i].1` there; each job's audio is made once. On every core; `tick(done, total)`
+/// counts the jobs.
+fn measure_distances(
+    words: &[Vec<crate::verify::Cepstrum>],
+    weights: &Weights,
+    clips: &mut [Clip],
+    sources: &[(usize, usize)],
+    jobs: &[Job],
+    tick: &(dyn Fn(usize, usize) + Sync),
+) -> Result<()> {
+    let wanted = |score: f32| score >= crate::verify::MIN_SCORE;
+    // (clip, windows) to measure, grouped by the job that made the audio.
+    let mut by_job: std::collections::BTreeMap<usize, Vec<(usize, Vec<u32>)>> = Default::default();
+    for (ci, k, score) in best_hit_windows(weights, clips, |c| c.validation) {
+        if wanted(score) {
+            by_job
+                .entry(sources[ci].0)
+                .or_default()
+                .push((ci, vec![k as u32]));
+        }
+    }
+    for (ci, c) in clips.iter().enumerate() {
+        let n = c.embeddings.len();
+        if !c.validation || c.hit.is_some() || n < HEAD_WINDOW {
+            continue;
+        }
+        let windows: Vec<u32> = checked_scores(weights, clips, ci, HEAD_WINDOW - 1..n, None)
+            .into_iter()
+            .enumerate()
+            .filter(|&(_, score)| wanted(score))
+            .map(|(i, _)| (HEAD_WINDOW - 1 + i) as u32)
+            .collect();
+        if !windows.is_empty() {
+            by_job.entry(sources[ci].0).or_default().push((ci, windows));
+        }
+    }
+    let work: Vec<_> = by_job.into_iter().collect();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let (work, done) = (&work, &done);
+    let measured: Vec<Vec<Measured>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                scope.spawn(move || -> Result<Vec<Measured>> {
+                    let mut cepstra = crate::verify::Cepstra::new();
+                    let mut out = Vec::new();
+                    for (job, parts) in work.iter().skip(t).step_by(threads) {
+                        let samples = (jobs[*job].make)()?;
+                        for (ci, windows) in parts {
+                            let offset = sources[*ci].1 as u64;
+                            let d = windows.iter().map(|&k| {
+                                let at =
+                                    crate::embedder::samples_at_embedding(offset + u64::from(k));
+                                let end = (at as usize).min(samples.len());
+                                let audio = &samples[..end];
+                                (
+                                    k,
+                                    crate::verify::Templates::distance_to(
+                                        words,
+                                        &mut cepstra,
+                                        audio,
+                                    ),
+                                )
+                            });
+                            out.push((*ci, d.collect()));
+                        }
+                        let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                        tick(n, work.len());
+                    }
+                    Ok(out)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a template-check thread panicked"))
+            .collect::<Result<_>>()
+    })?;
+    for (ci, d) in measured.into_iter().flatten() {
+        clips[ci].distances = d;
+    }
+    Ok(())
 }
 
 /// Now, or `$SOURCE_DATE_EPOCH` when set (reproducible heads, as for reproducible builds).
@@ -1052,7 +1157,8 @@ fn fit(
         } else {
             // Counting only: epochs are compared where they are measured; the tail fit is for
             // the final threshold.
-            let miss = calibrate_with(&weights, clips, opts.target_fa_per_hour, false, 0.5).miss;
+            let miss =
+                calibrate_with(&weights, clips, opts.target_fa_per_hour, false, 0.5, None).miss;
             miss + 0.01 * balanced_loss(&weights, clips, &val_pos, &val_neg)
         };
         bar.set_message(format!("{bar_label} (validation {loss:.4})"));
@@ -1318,8 +1424,14 @@ struct Calibration {
 }
 
 /// The head's threshold: [`calibrate_with`] with the tail extrapolated, and at least `floor`.
-fn calibrate(weights: &Weights, clips: &[Clip], target: f64, floor: f32) -> Calibration {
-    calibrate_with(weights, clips, target, true, floor)
+fn calibrate(
+    weights: &Weights,
+    clips: &[Clip],
+    target: f64,
+    floor: f32,
+    cut: Option<f32>,
+) -> Calibration {
+    calibrate_with(weights, clips, target, true, floor, cut)
 }
 
 /// False alarms counted on the validation negatives between which the tail is fitted.
@@ -1356,34 +1468,39 @@ fn tail_threshold(fa_rate: &dyn Fn(f32) -> f64, hours: f64, target: f64) -> Opti
 
 /// Picks the lowest threshold (≥ 0.5) whose false alarms per hour on the validation negatives
 /// meet `target` and, with `tail`, raises it to [`tail_threshold`] where that is higher, and to
-/// `floor`.
+/// `floor`. With `cut` (the head's template cut), scores are taken after the template check
+/// where the clips' [`Clip::distances`] hold one; the others stand as the network gives them.
 fn calibrate_with(
     weights: &Weights,
     clips: &[Clip],
     target: f64,
     tail: bool,
     floor: f32,
+    cut: Option<f32>,
 ) -> Calibration {
     let refractory = (f64::from(REFRACTORY_SECONDS) / 0.08).ceil() as usize;
     let mut neg_scores = Vec::new();
     let mut hours = 0.0;
     for (ci, c) in clips.iter().enumerate() {
-        if !c.validation || c.embeddings.len() < HEAD_WINDOW || c.hit.is_some() {
+        let n = c.embeddings.len();
+        if !c.validation || n < HEAD_WINDOW || c.hit.is_some() {
             continue;
         }
-        let ex: Vec<Example> = (HEAD_WINDOW - 1..c.embeddings.len())
-            .map(|k| (ci as u32, k as u32))
-            .collect();
-        let s: Vec<f32> = logits(weights, clips, &ex)
-            .into_iter()
-            .map(crate::head::sigmoid)
-            .collect();
-        neg_scores.push(s);
+        neg_scores.push(checked_scores(weights, clips, ci, HEAD_WINDOW - 1..n, cut));
         hours += c.seconds / 3600.0;
     }
-    let pos_best = positive_bests(weights, clips, |c| {
+    // Each positive copy judged at its best window, after the check where it was measured
+    // there (a copy whose best window the check lowers counts as missed, though a later
+    // window might pass it: the miss reported errs high).
+    let pos_best: Vec<f32> = best_hit_windows(weights, clips, |c| {
         c.validation && c.embeddings.len() >= HEAD_WINDOW
-    });
+    })
+    .into_iter()
+    .map(|(ci, k, score)| match cut {
+        Some(cut) => checked_at(&clips[ci], k, score, cut),
+        None => score,
+    })
+    .collect();
     let fa_rate = |t: f32| -> f64 {
         let n: usize = neg_scores
             .iter()
@@ -1413,6 +1530,39 @@ fn calibrate_with(
         miss: miss(threshold),
         fa_per_hour: fa_rate(threshold),
         hours,
+    }
+}
+
+/// Scores of clip `ci`'s `windows` (newest embedding indices); with `cut`, each window with a
+/// distance in [`Clip::distances`] gets [`crate::verify::checked_score`]'s instead.
+fn checked_scores(
+    weights: &Weights,
+    clips: &[Clip],
+    ci: usize,
+    windows: std::ops::Range<usize>,
+    cut: Option<f32>,
+) -> Vec<f32> {
+    let first = windows.start;
+    let ex: Vec<Example> = windows.map(|k| (ci as u32, k as u32)).collect();
+    let mut s: Vec<f32> = logits(weights, clips, &ex)
+        .into_iter()
+        .map(crate::head::sigmoid)
+        .collect();
+    if let Some(cut) = cut {
+        for &(k, d) in &clips[ci].distances {
+            if let Some(v) = (k as usize).checked_sub(first).and_then(|i| s.get_mut(i)) {
+                *v = crate::verify::checked_score(*v, d, cut);
+            }
+        }
+    }
+    s
+}
+
+/// `score`, window `k`'s of clip `c`, after the check if [`Clip::distances`] holds its distance.
+fn checked_at(c: &Clip, k: usize, score: f32, cut: f32) -> f32 {
+    match c.distances.binary_search_by_key(&k, |&(w, _)| w as usize) {
+        Ok(i) => crate::verify::checked_score(score, c.distances[i].1, cut),
+        Err(_) => score,
     }
 }
 
@@ -1450,6 +1600,11 @@ pub struct ReplayEntry {
     /// replay these (with every positive and the validation set), not all negatives.
     #[serde(default)]
     pub hard: bool,
+    /// Validation clips: the distance to the head's templates where the network scored at
+    /// least [`crate::verify::MIN_SCORE`] in training, as (embedding index, distance), so
+    /// updates calibrate on checked scores too. Absent in manifests written before it was.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub distances: Vec<(u32, f32)>,
 }
 
 impl ReplayEntry {
@@ -1463,6 +1618,7 @@ impl ReplayEntry {
             validation: c.validation,
             seconds: c.seconds,
             hard,
+            distances: c.distances.clone(),
         }
     }
 }
@@ -1661,6 +1817,7 @@ pub fn update(
                 late: e.late,
                 validation: e.validation,
                 seconds: e.seconds,
+                distances: e.distances.clone(),
             }),
             None => missing += 1,
         }
@@ -1769,6 +1926,7 @@ pub fn update(
             late,
             validation: false,
             seconds,
+            distances: Vec::new(),
         });
     }
 
@@ -1795,7 +1953,8 @@ pub fn update(
     // twice as often). Lowered only as far as keeps the old positives it caught, which the
     // update scores a little lower too; `hark set-threshold` lowers it further.
     let floor = threshold_keeping_hits(&head.weights, &weights, &clips, head.info.threshold);
-    let calibration = calibrate(&weights, &clips, target, floor);
+    let cut = head.templates.as_ref().map(|t| t.cut);
+    let calibration = calibrate(&weights, &clips, target, floor, cut);
     summary.validation_miss_rate = calibration.miss;
     summary.validation_fa_per_hour = calibration.fa_per_hour;
     summary.validation_negative_hours = calibration.hours;
@@ -1966,6 +2125,7 @@ mod tests {
                 late: None,
                 validation: false,
                 seconds: 0.0,
+                distances: Vec::new(),
             }
         };
         let mut clips: Vec<Clip> = values.iter().map(|&v| clip(v, false)).collect();
@@ -1985,6 +2145,70 @@ mod tests {
         assert_eq!(threshold_keeping_hits(&old, &higher, &clips, old_t), old_t);
         // Nothing caught before: nothing to keep, the old threshold stays.
         assert_eq!(threshold_keeping_hits(&old, &lower, &clips, 0.999), 0.999);
+    }
+
+    /// With a cut, the threshold is set on the scores the template check leaves: a held-out
+    /// false alarm the check drops no longer holds it up, one it lowers holds it up less, one
+    /// it passes counts as before; a positive copy the check drops counts as missed.
+    #[test]
+    fn the_threshold_is_set_on_the_checked_scores() {
+        // Score = sigmoid(max(0, the newest embedding's first value) - 1).
+        let mut w = Weights::zeros(1);
+        w.w1[(HEAD_WINDOW - 1) * EMBEDDING_DIM] = 1.0;
+        w.w2[0] = 1.0;
+        w.b2 = -1.0;
+        let embedding = |v: f32| {
+            let mut e = [0f32; EMBEDDING_DIM];
+            e[0] = v;
+            e
+        };
+        // An hour of held-out negatives, quiet (score 0.27) but for one window at 0.982.
+        let alarm = HEAD_WINDOW + 40;
+        let mut embeddings = vec![embedding(0.0); 2000];
+        embeddings[alarm] = embedding(5.0);
+        let negative = |d: f32| Clip {
+            key: [0; 32],
+            range: None,
+            fresh: false,
+            embeddings: embeddings.clone(),
+            positive: None,
+            hit: None,
+            late: None,
+            validation: true,
+            seconds: 3600.0,
+            distances: vec![(alarm as u32, d)],
+        };
+        // A held-out positive copy scoring 0.9997 at its best window, 12 hops in.
+        let mut best = vec![embedding(0.0); HEAD_WINDOW + 20];
+        best[HEAD_WINDOW + 11] = embedding(9.0);
+        let positive = |d: f32| Clip {
+            embeddings: best.clone(),
+            positive: Some(HEAD_WINDOW..HEAD_WINDOW + 20),
+            hit: Some(HEAD_WINDOW..HEAD_WINDOW + 20),
+            seconds: 0.0,
+            distances: vec![((HEAD_WINDOW + 11) as u32, d)],
+            ..negative(0.0)
+        };
+        let cut = 10.0;
+        let threshold = |clips: &[Clip], cut: Option<f32>| {
+            let c = calibrate_with(&w, clips, 0.5, false, 0.5, cut);
+            (c.threshold, c.miss, c.fa_per_hour)
+        };
+        // Without a cut, and with the alarm within the ease: the network's 0.982 sets it.
+        for (cut, d) in [(None, 50.0), (Some(cut), 5.0)] {
+            let (t, miss, fa) = threshold(&[negative(d), positive(5.0)], cut);
+            assert!(t > sigmoid(4.0) && t < sigmoid(4.1), "{cut:?} {d}: {t}");
+            assert_eq!((miss, fa), (0.0, 0.0));
+        }
+        // Beyond the cut: dropped, so the lowest threshold tried stands.
+        let (t, _, fa) = threshold(&[negative(10.5), positive(5.0)], Some(cut));
+        assert_eq!((t, fa), (0.5, 0.0));
+        // At 0.8 of the cut: the alarm's logit 4 lowered by 8 × 0.2 to 2.4.
+        let (t, _, _) = threshold(&[negative(8.0), positive(5.0)], Some(cut));
+        assert!(t > sigmoid(2.4) && t < sigmoid(2.5), "{t}");
+        // A positive copy beyond the cut is missed at every threshold.
+        let (_, miss, _) = threshold(&[negative(5.0), positive(11.0)], Some(cut));
+        assert_eq!(miss, 1.0);
     }
 
     /// Short files are one block, kept for training; longer ones split evenly.
