@@ -2211,6 +2211,81 @@ mod tests {
         assert_eq!(miss, 1.0);
     }
 
+    /// The distances training calibrates with are measured where they belong: for a block of
+    /// a long recording, at each window scoring 0.5 or more, on the file's audio up to that
+    /// window's end (the block's first embedding is not the file's); for a positive copy at its
+    /// best window only; nowhere in clips outside the validation split.
+    #[test]
+    fn distances_are_measured_at_the_candidates_in_the_audio_that_made_them() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/train");
+        let path = dir.join("computer/computer-en-099d6097-ce0f-403a-b30d-0ced99f1e44e.wav");
+        let clip = read_wav(&path).unwrap();
+        let mut cepstra = crate::verify::Cepstra::new();
+        let span = locate_word(&clip).unwrap();
+        let words = vec![cepstra.template(&clip, span.start..span.end).unwrap()];
+        // The "file": the clip padded, long enough for 60 embeddings.
+        let audio = pad_samples(&clip, 16_000, 16_000 * 3);
+        let job = |x: Vec<f32>| Job {
+            key: [0; 32],
+            make: Box::new(move || Ok(x.clone())),
+        };
+        let jobs = vec![job(audio.clone()), job(audio.clone())];
+        // Score = sigmoid(max(0, the newest embedding's first value) - 1): 0.27 at 0, 0.98 at 5.
+        let mut w = Weights::zeros(1);
+        w.w1[(HEAD_WINDOW - 1) * EMBEDDING_DIM] = 1.0;
+        w.w2[0] = 1.0;
+        w.b2 = -1.0;
+        let values = |high: &[(usize, f32)]| {
+            let mut e = vec![[0f32; EMBEDDING_DIM]; HEAD_WINDOW + 20];
+            for &(k, v) in high {
+                e[k][0] = v;
+            }
+            e
+        };
+        let (a, b) = (HEAD_WINDOW + 2, HEAD_WINDOW + 9);
+        let block = || Clip {
+            key: [0; 32],
+            range: Some([30, 30 + HEAD_WINDOW + 20]),
+            fresh: false,
+            embeddings: values(&[(a, 5.0), (b, 3.0)]),
+            positive: None,
+            hit: None,
+            late: None,
+            validation: true,
+            seconds: 2.0,
+            distances: Vec::new(),
+        };
+        // A positive copy whose hit windows tie at the top: the first of them is measured.
+        let copy = Clip {
+            range: None,
+            embeddings: values(&[(a, 6.0), (b, 6.0), (b + 1, 2.0)]),
+            positive: Some(HEAD_WINDOW..HEAD_WINDOW + 20),
+            hit: Some(HEAD_WINDOW..HEAD_WINDOW + 20),
+            seconds: 0.0,
+            ..block()
+        };
+        let training = Clip {
+            validation: false,
+            ..block()
+        };
+        let mut clips = vec![block(), copy, training];
+        let sources = [(1, 30), (0, 0), (1, 30)];
+        measure_distances(&words, &w, &mut clips, &sources, &jobs, &|_, _| {}).unwrap();
+        let mut at = |first: usize, k: usize| {
+            let end = crate::embedder::samples_at_embedding((first + k) as u64) as usize;
+            let d = crate::verify::Templates::distance_to(&words, &mut cepstra, &audio[..end]);
+            (k as u32, d)
+        };
+        assert_eq!(clips[0].distances, vec![at(30, a), at(30, b)]);
+        assert_ne!(
+            clips[0].distances[0].1,
+            at(0, a).1,
+            "the block's offset matters"
+        );
+        assert_eq!(clips[1].distances, vec![at(0, a)]);
+        assert!(clips[2].distances.is_empty());
+    }
+
     /// Short files are one block, kept for training; longer ones split evenly.
     #[test]
     fn only_recordings_longer_than_45_s_are_cut() {
