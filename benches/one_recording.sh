@@ -28,4 +28,6 @@ for word in $WORDS; do
     $HARK eval --head "$work/$word.head" --positive "$positive" $negatives $COMMON $BACKGROUND \
         --split test -q > "$work/$word.eval"
     echo "$word: $(sed -n 2p "$work/$word.eval")"
+    echo "  first threshold at <= 0.25 FA/h: $(awk '/^[0-9.]+\t/ && $3<=0.25 {print; exit}' "$work/$word.eval")"
+    echo "  first threshold at <= 0.8 FA/h:  $(awk '/^[0-9.]+\t/ && $3<=0.8 {print; exit}' "$work/$word.eval")"
 done
