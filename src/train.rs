@@ -186,9 +186,9 @@ struct Clip {
     seconds: f64,
     /// Validation clips of a head with templates: the distance to them (see
     /// [`crate::verify`]) at each window the network scored at least
-    /// [`crate::verify::MIN_SCORE`] when the head was trained (hit windows only, for positive
-    /// clips), as (embedding index, distance) in ascending order, so thresholds are calibrated
-    /// on the scores `listen` acts on. Empty otherwise.
+    /// [`crate::verify::MIN_SCORE`] when the head was trained (for a positive clip, only at its
+    /// best hit window), as (embedding index, distance) in ascending order, so thresholds are
+    /// calibrated on the scores `listen` acts on. Empty otherwise.
     distances: Vec<(u32, f32)>,
 }
 
