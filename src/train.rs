@@ -192,6 +192,16 @@ struct Clip {
     distances: Vec<(u32, f32)>,
 }
 
+impl Clip {
+    /// The distance [`Clip::distances`] holds for window `k`, if any.
+    fn distance_at(&self, k: usize) -> Option<f32> {
+        let i = self
+            .distances
+            .binary_search_by_key(&k, |&(w, _)| w as usize);
+        i.ok().map(|i| self.distances[i].1)
+    }
+}
+
 /// Index of the first embedding whose audio ends at or after `sample`.
 fn first_embedding_ending_after(sample: u64) -> usize {
     // Embedding k covers samples 1280k .. 1280k + EMBEDDING_END.
@@ -710,8 +720,8 @@ pub fn train(backbone: &Backbone, opts: &TrainOptions) -> Result<TrainReport> {
     let keys: Vec<[u8; 32]> = jobs.iter().map(|j| j.key).collect();
 
     let mut clips: Vec<Clip> = Vec::with_capacity(embedded.len());
-    // For each clip: the job that made its audio, and its first embedding's index there.
-    let mut sources: Vec<(usize, usize)> = Vec::with_capacity(embedded.len());
+    // For each clip: the job that made its audio.
+    let mut sources: Vec<usize> = Vec::with_capacity(embedded.len());
     for (j, ((embeddings, &made), key)) in embedded.into_iter().zip(&meta).zip(&keys).enumerate() {
         let i = match made {
             Made::Positive(pi, pre_c, validation) => {
@@ -728,7 +738,7 @@ pub fn train(backbone: &Backbone, opts: &TrainOptions) -> Result<TrainReport> {
                     seconds: 0.0,
                     distances: Vec::new(),
                 });
-                sources.push((j, 0));
+                sources.push(j);
                 continue;
             }
             Made::Negative(i) => i,
@@ -749,12 +759,12 @@ pub fn train(backbone: &Backbone, opts: &TrainOptions) -> Result<TrainReport> {
         match negative_blocks(embeddings.len(), neg_info[i].1, &neg_blocks[i])[..] {
             [(_, validation, seconds)] => {
                 clips.push(negative(embeddings, None, validation, seconds));
-                sources.push((j, 0));
+                sources.push(j);
             }
             ref blocks => {
                 for (range, validation, seconds) in blocks.iter().cloned() {
                     let part = Some([range.start, range.end]);
-                    sources.push((j, range.start));
+                    sources.push(j);
                     clips.push(negative(
                         embeddings[range].to_vec(),
                         part,
@@ -859,11 +869,7 @@ fn cut_of(weights: &Weights, clips: &[Clip], threshold: f32) -> Option<f32> {
     let mut d: Vec<f32> = best_hit_windows(weights, clips, |c| c.validation)
         .into_iter()
         .filter(|&(_, _, score)| score >= threshold)
-        .filter_map(|(ci, k, _)| {
-            let c = &clips[ci];
-            let at = c.distances.binary_search_by_key(&k, |&(w, _)| w as usize);
-            at.ok().map(|i| c.distances[i].1)
-        })
+        .filter_map(|(ci, k, _)| clips[ci].distance_at(k))
         .collect();
     if d.len() < 8 {
         return None;
@@ -880,14 +886,14 @@ type Measured = (usize, Vec<(u32, f32)>);
 /// `listen` measures it: for a positive clip (each clean and augmented copy), its best-scoring
 /// hit window (the first of equals); for a negative clip, every window (each may be a false
 /// alarm); in both, only windows `weights` score at least [`crate::verify::MIN_SCORE`]. Clip
-/// `i`'s audio is made by `jobs[sources[i].0]`, its embeddings starting at index
-/// `sources[i].1` there; each job's audio is made once. On every core; `tick(done, total)`
+/// `i`'s audio is made by `jobs[sources[i]]` (its embeddings start at [`Clip::range`]'s start
+/// there); each job's audio is made once. On every core; `tick(done, total)`
 /// counts the jobs.
 fn measure_distances(
     words: &[Vec<crate::verify::Cepstrum>],
     weights: &Weights,
     clips: &mut [Clip],
-    sources: &[(usize, usize)],
+    sources: &[usize],
     jobs: &[Job],
     tick: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<()> {
@@ -897,7 +903,7 @@ fn measure_distances(
     for (ci, k, score) in best_hit_windows(weights, clips, |c| c.validation) {
         if wanted(score) {
             by_job
-                .entry(sources[ci].0)
+                .entry(sources[ci])
                 .or_default()
                 .push((ci, vec![k as u32]));
         }
@@ -914,13 +920,18 @@ fn measure_distances(
             .map(|(i, _)| (HEAD_WINDOW - 1 + i) as u32)
             .collect();
         if !windows.is_empty() {
-            by_job.entry(sources[ci].0).or_default().push((ci, windows));
+            by_job.entry(sources[ci]).or_default().push((ci, windows));
         }
     }
     let work: Vec<_> = by_job.into_iter().collect();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let done = std::sync::atomic::AtomicUsize::new(0);
-    let (work, done) = (&work, &done);
+    // Where each clip's embeddings start in its job's: a block's range, or all of them.
+    let offsets: Vec<u64> = clips
+        .iter()
+        .map(|c| c.range.map_or(0, |[start, _]| start as u64))
+        .collect();
+    let (work, done, offsets) = (&work, &done, &offsets);
     let measured: Vec<Vec<Measured>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
@@ -930,7 +941,7 @@ fn measure_distances(
                     for (job, parts) in work.iter().skip(t).step_by(threads) {
                         let samples = (jobs[*job].make)()?;
                         for (ci, windows) in parts {
-                            let offset = sources[*ci].1 as u64;
+                            let offset = offsets[*ci];
                             let d = windows.iter().map(|&k| {
                                 let at =
                                     crate::embedder::samples_at_embedding(offset + u64::from(k));
@@ -1560,10 +1571,8 @@ fn checked_scores(
 
 /// `score`, window `k`'s of clip `c`, after the check if [`Clip::distances`] holds its distance.
 fn checked_at(c: &Clip, k: usize, score: f32, cut: f32) -> f32 {
-    match c.distances.binary_search_by_key(&k, |&(w, _)| w as usize) {
-        Ok(i) => crate::verify::checked_score(score, c.distances[i].1, cut),
-        Err(_) => score,
-    }
+    c.distance_at(k)
+        .map_or(score, |d| crate::verify::checked_score(score, d, cut))
 }
 
 /// What a head was trained on, by embedding-cache key, so `hark update` can replay it without
@@ -2269,7 +2278,7 @@ mod tests {
             ..block()
         };
         let mut clips = vec![block(), copy, training];
-        let sources = [(1, 30), (0, 0), (1, 30)];
+        let sources = [1, 0, 1];
         measure_distances(&words, &w, &mut clips, &sources, &jobs, &|_, _| {}).unwrap();
         let mut at = |first: usize, k: usize| {
             let end = crate::embedder::samples_at_embedding((first + k) as u64) as usize;
