@@ -186,7 +186,8 @@ impl Cache {
         parsed
     }
 
-    /// Stores embeddings under `key` (atomically; a failure to cache is not an error for the
+    /// Stores embeddings under `key` (atomically, but not waiting for the disk: an entry a power
+    /// loss damages fails its CRC and is recomputed; a failure to cache is not an error for the
     /// caller's work, so it is reported and ignored).
     pub fn put(&self, key: &[u8; 32], embeddings: &[Embedding]) {
         let Some(path) = self.path(key) else { return };
@@ -203,7 +204,7 @@ impl Cache {
             .map_or(Ok(()), |d| {
                 std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))
             })
-            .and_then(|()| atomic::write_bytes(&path, &bytes));
+            .and_then(|()| atomic::write_bytes_unsynced(&path, &bytes));
         if let Err(e) = result {
             eprintln!("hark: warning: cannot cache embeddings: {e}");
         }
