@@ -25,7 +25,7 @@ use sha2::{Digest, Sha256};
 use tract_onnx::prelude::*;
 
 use crate::convnet;
-use crate::frontend::{GROUP_FRAMES, MelFrame, N_MELS};
+use crate::frontend::{FRAME_HOP, FrameStream, GROUP_FRAMES, GROUP_SPAN, MelFrame, N_MELS};
 use crate::{Error, Result};
 
 /// Frames in one backbone input window (0.775 s).
@@ -240,6 +240,7 @@ impl Backbone {
             state,
             backbone: self.clone(),
             input: Vec::with_capacity(SEQUENCE_GROUPS * GROUP_FRAMES * N_MELS),
+            silence: None,
         })
     }
 
@@ -381,6 +382,23 @@ pub struct SequenceBackbone {
     state: convnet::State,
     backbone: Backbone,
     input: Vec<f32>,
+    /// The calls a silent lead makes, run once on the first sequence that starts with one.
+    silence: Option<SilentLead>,
+}
+
+/// Calls of the whole-sequence path whose input frames a second of digital silence fills
+/// (96 of the 97 frames of zeros before a sound): `train` pads every clean clip and negative
+/// file with that second, so the calls, the same for every such sequence, run once per
+/// [`SequenceBackbone`] and are copied, sparing about a tenth of the backbone's work in
+/// training.
+const SILENT_CALLS: usize = 3;
+
+/// What [`SILENT_CALLS`] calls over silence give: their input frames, the stream's state after
+/// them and their output rows.
+struct SilentLead {
+    frames: Vec<MelFrame>,
+    state: convnet::State,
+    values: Vec<f32>,
 }
 
 impl std::fmt::Debug for SequenceBackbone {
@@ -397,11 +415,32 @@ impl SequenceBackbone {
     pub fn embed(&mut self, frames: &[MelFrame]) -> Result<Vec<Embedding>> {
         let total = embedding_count(frames.len());
         let mut out = Vec::with_capacity(total);
-        self.state.reset();
         let per_call = SEQUENCE_GROUPS * GROUP_FRAMES;
         // Output row r of call s is embedding 8·s + r − 9.
         let lag = FIRST_GROUPS as usize - 1;
+        let emit = |call: usize, values: &[f32], out: &mut Vec<Embedding>| {
+            for (r, e) in values.chunks_exact(EMBEDDING_DIM).enumerate() {
+                let k = (call * SEQUENCE_GROUPS + r).checked_sub(lag);
+                if k.is_some_and(|k| k < total) {
+                    out.push(e.try_into().expect("chunks of EMBEDDING_DIM"));
+                }
+            }
+        };
         let mut call = 0usize;
+        if total > 0 && self.starts_silent(frames)? {
+            let lead = self.silence.as_ref().expect("made by starts_silent");
+            self.state.copy_from(&lead.state);
+            for (s, values) in lead
+                .values
+                .chunks_exact(SEQUENCE_GROUPS * EMBEDDING_DIM)
+                .enumerate()
+            {
+                emit(s, values, &mut out);
+            }
+            call = SILENT_CALLS;
+        } else {
+            self.state.reset();
+        }
         while out.len() < total {
             self.input.clear();
             let start = (call * per_call).min(frames.len());
@@ -412,15 +451,50 @@ impl SequenceBackbone {
                 .plan
                 .run(&mut self.state, &self.input)
                 .map_err(|e| self.backbone.failure(e.to_string()))?;
-            for (r, e) in values.chunks_exact(EMBEDDING_DIM).enumerate() {
-                let k = (call * SEQUENCE_GROUPS + r).checked_sub(lag);
-                if k.is_some_and(|k| k < total) {
-                    out.push(e.try_into().expect("chunks of EMBEDDING_DIM"));
-                }
-            }
+            emit(call, values, &mut out);
             call += 1;
         }
         Ok(out)
+    }
+
+    /// Whether `frames` begin with the frames of a silent lead (bit for bit), running the
+    /// lead's calls the first time it is asked.
+    fn starts_silent(&mut self, frames: &[MelFrame]) -> Result<bool> {
+        let per_call = SEQUENCE_GROUPS * GROUP_FRAMES;
+        let n = SILENT_CALLS * per_call;
+        if frames.len() < n {
+            return Ok(false);
+        }
+        if self.silence.is_none() {
+            let mut lead = Vec::new();
+            FrameStream::new().push(&vec![0.0; n * FRAME_HOP + GROUP_SPAN], &mut lead);
+            lead.truncate(n);
+            let mut state = self
+                .plan
+                .spawn()
+                .map_err(|e| self.backbone.failure(e.to_string()))?;
+            let mut values = Vec::with_capacity(SILENT_CALLS * SEQUENCE_GROUPS * EMBEDDING_DIM);
+            for call in lead.chunks_exact(per_call) {
+                self.input.clear();
+                self.input.extend(call.iter().flatten());
+                let v = self
+                    .plan
+                    .run(&mut state, &self.input)
+                    .map_err(|e| self.backbone.failure(e.to_string()))?;
+                values.extend_from_slice(v);
+            }
+            self.silence = Some(SilentLead {
+                frames: lead,
+                state,
+                values,
+            });
+        }
+        let lead = &self.silence.as_ref().expect("made above").frames;
+        let bits = |f: &MelFrame| f.map(f32::to_bits);
+        Ok(frames[..n]
+            .iter()
+            .zip(lead)
+            .all(|(a, b)| bits(a) == bits(b)))
     }
 }
 

@@ -530,6 +530,16 @@ impl State {
             unsafe { grid.as_slice_mut_unchecked::<f32>() }.fill(0.0);
         }
     }
+
+    /// To where `other` (a state of the same plan) stands: the same history in every layer, so
+    /// the next call gives what it would give `other`.
+    pub(crate) fn copy_from(&mut self, other: &State) {
+        for (grid, from) in self.grids.iter_mut().zip(&other.grids) {
+            // SAFETY: the grids are f32 tensors (made by `spawn`), of one plan's sizes.
+            unsafe { grid.as_slice_mut_unchecked::<f32>() }
+                .copy_from_slice(unsafe { from.as_slice_unchecked::<f32>() });
+        }
+    }
 }
 
 impl std::fmt::Debug for State {

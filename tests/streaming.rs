@@ -81,6 +81,44 @@ fn streaming_and_whole_sequence_backbones_equal_windowed_over_a_minute() {
     assert!(max_abs_diff(&streamed[..1], &streamed[100..101]) > 0.1);
 }
 
+/// A sequence that starts with a second of digital silence (as `train` pads clean clips and
+/// negative files) takes its first calls from a copy made once; the embeddings are those of
+/// running them, bit for bit, whatever the sequence before it left in the state.
+#[test]
+fn a_silent_lead_gives_the_embeddings_of_running_it() {
+    let backbone = Backbone::builtin().unwrap();
+    let x = speech();
+    let padded = |lead: usize, x: &[f32]| {
+        let mut v = vec![0.0; lead];
+        v.extend_from_slice(x);
+        frontend::frames(&mut MelSpec::new(), &v)
+    };
+    let second = padded(16_000, &x);
+    // The lead the path reuses: 96 frames of silence, alike.
+    assert!(second[..96].iter().all(|f| f == &second[0]));
+    assert!(second[100..].iter().any(|f| f != &second[0]));
+    let mut sequence = backbone.sequence().unwrap();
+    for (name, frames) in [
+        ("1 s lead", second.clone()),
+        ("no lead", padded(0, &x)),
+        ("0.5 s lead", padded(8_000, &x)),
+        ("1 s lead again", second),
+        ("2 s lead", padded(32_000, &x[..16_000])),
+        ("1 s lead, a click in it", {
+            let mut v = vec![0.0; 16_000];
+            v[4_000] = 0.01;
+            v.extend_from_slice(&x);
+            frontend::frames(&mut MelSpec::new(), &v)
+        }),
+    ] {
+        let streamed = backbone.embed(&frames).unwrap();
+        let got = sequence.embed(&frames).unwrap();
+        assert_eq!(got.len(), streamed.len(), "{name}");
+        assert!(!got.is_empty(), "{name}");
+        assert_eq!(max_abs_diff(&got, &streamed), 0.0, "{name}");
+    }
+}
+
 /// The windowed stream (`listen --windowed-backbone`, the benchmark's openWakeWord-style
 /// comparison) gives the streaming embeddings at the same points of the stream.
 #[test]
