@@ -865,10 +865,11 @@ mod tests {
         for mmm in MmmDispatch::native().runnable() {
             for (a, b) in mmm.packings() {
                 for f in [a, b] {
-                    if let Some(f) = f.downcast_ref::<PackedFormat>() {
-                        if f.dt == f32::datum_type() && !formats.contains(f) {
-                            formats.push(f.clone());
-                        }
+                    if let Some(f) = f.downcast_ref::<PackedFormat>()
+                        && f.dt == f32::datum_type()
+                        && !formats.contains(f)
+                    {
+                        formats.push(f.clone());
                     }
                 }
             }
