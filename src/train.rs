@@ -294,6 +294,44 @@ fn pad_samples(samples: &[f32], pre: usize, post: usize) -> Vec<f32> {
     v
 }
 
+/// `samples` (a clip whose word is at `word`) with `pre` samples before and `post` after,
+/// filled with the clip's own sound from before and after the word, mirrored back and forth
+/// from the clip's edges, instead of digital silence. A noisy recording padded with zeros
+/// starts with an onset no microphone stream has, and the windows ending at the word reach back
+/// to it: an update on five noisy Precise-Community "computer" clips so padded raised a head's
+/// threshold from 0.9412 to 0.9986 (its held-out miss at the threshold 1.5 → 8.3 %); with the
+/// same clips given their own noise before and after, 0.9396. Where the clip holds less than
+/// 0.1 s of sound before (or after) the word, that side is padded with zeros.
+fn pad_with_own_sound(
+    samples: &[f32],
+    word: std::ops::Range<usize>,
+    pre: usize,
+    post: usize,
+) -> Vec<f32> {
+    // Keep the word's own edges out of the padding.
+    const MARGIN: usize = 800;
+    const LEAST: usize = 1_600;
+    let mirror = |i: usize, len: usize| {
+        let m = i % (2 * len);
+        if m < len { m } else { 2 * len - 1 - m }
+    };
+    let mut v = pad_samples(samples, pre, post);
+    let lead = &samples[..word.start.saturating_sub(MARGIN).min(samples.len())];
+    if lead.len() >= LEAST {
+        for i in 0..pre {
+            v[pre - 1 - i] = lead[mirror(i, lead.len())];
+        }
+    }
+    let tail = &samples[(word.end + MARGIN).min(samples.len())..];
+    if tail.len() >= LEAST {
+        let end = pre + samples.len();
+        for i in 0..post {
+            v[end + i] = tail[tail.len() - 1 - mirror(i, tail.len())];
+        }
+    }
+    v
+}
+
 /// Where no file of a negative folder is held out for validation (one long recording, a few
 /// files), its recordings are, in blocks of about this many samples (30 s).
 const BLOCK_SAMPLES: usize = 30 * 16_000;
@@ -1838,7 +1876,8 @@ pub fn update(
         )));
     }
 
-    // The new clips: positives clean and in two gain/shift copies, negatives as they are.
+    // The new clips: positives clean and in two gain/shift copies (padded with their own
+    // sound), negatives as they are.
     let post = (POST_PAD * 16_000.0) as usize;
     let mut skipped = Vec::new();
     let mut jobs = Vec::new();
@@ -1881,11 +1920,12 @@ pub fn update(
                 (rng.range(-0.3, 0.3), rng.range(-9.0, 6.0) as f32)
             };
             let pre_c = ((PRE_PAD + 0.3 + shift) * 16_000.0) as usize;
-            let mut recipe = b"update-positive\0".to_vec();
+            // Padded with the clip's own sound (`pad_with_own_sound`), not zeros.
+            let mut recipe = b"update-positive\0own-sound\0".to_vec();
             recipe.extend_from_slice(&p.hash);
             recipe.extend_from_slice(&(pre_c as u64).to_le_bytes());
             recipe.extend_from_slice(&gain_db.to_le_bytes());
-            let path = p.path.clone();
+            let (path, span) = (p.path.clone(), p.span);
             jobs.push(Job {
                 key: cache_key(backbone, &recipe),
                 make: Box::new(move || {
@@ -1894,7 +1934,7 @@ pub fn update(
                         .iter()
                         .map(|v| (v * g).clamp(-1.0, 1.0))
                         .collect();
-                    Ok(pad_samples(&x, pre_c, post))
+                    Ok(pad_with_own_sound(&x, span.start..span.end, pre_c, post))
                 }),
             });
             let (pos, hit, late) = label(&p, pre_c);
@@ -2310,6 +2350,45 @@ mod tests {
         assert_eq!(block_samples(119, 120, 16_000 * 3600).end, 16_000 * 3600);
         let blocks = negative_blocks(10, 16_000, &[false]);
         assert_eq!(blocks, vec![(0..10, false, 1.0)]);
+    }
+
+    /// New positives in an update are padded with their own sound: the samples next to each
+    /// edge of the clip continue it, mirrored, the word's surroundings only; a clip with
+    /// too little sound beside the word is padded with zeros on that side.
+    #[test]
+    fn padding_with_own_sound_continues_the_clip() {
+        // 0.5 s of hum, a "word" from 0.5 to 1.0 s, 0.05 s after it.
+        let clip: Vec<f32> = (0..16_800)
+            .map(|i| {
+                let hum = 0.01 * (i as f32 * 0.05).sin();
+                if (8_000..16_000).contains(&i) {
+                    0.5
+                } else {
+                    hum
+                }
+            })
+            .collect();
+        let (pre, post) = (20_000, 8_000);
+        let v = pad_with_own_sound(&clip, 8_000..16_000, pre, post);
+        assert_eq!(v.len(), pre + clip.len() + post);
+        assert_eq!(&v[pre..pre + clip.len()], &clip[..]);
+        // Mirrored at the clip's start: the sample before it is its first, and so on back.
+        assert_eq!(v[pre - 1], clip[0]);
+        assert_eq!(v[pre - 2], clip[1]);
+        // Only the hum before the word (less a 0.05 s margin) is repeated, never the word.
+        let lead = &v[..pre];
+        assert!(lead.iter().all(|&x| x.abs() <= 0.01));
+        assert!(lead.iter().filter(|&&x| x != 0.0).count() > pre / 2);
+        // 0.05 s after the word is under 0.1 s: zeros.
+        assert!(v[pre + clip.len()..].iter().all(|&x| x == 0.0));
+        // With sound after the word too, the tail continues the clip's end.
+        let mut longer = clip.clone();
+        longer.extend((0..4_000).map(|i| 0.01 * (i as f32 * 0.07).cos()));
+        let w = pad_with_own_sound(&longer, 8_000..16_000, pre, post);
+        let end = pre + longer.len();
+        assert_eq!(w[end], longer[longer.len() - 1]);
+        assert!(w[end..].iter().all(|&x| x.abs() <= 0.01));
+        assert!(w[end..].iter().any(|&x| x != 0.0));
     }
 
     fn logit(p: f32) -> f32 {
