@@ -17,8 +17,8 @@ pub fn write(path: &Path, fill: impl FnOnce(&mut File) -> std::io::Result<()>) -
 /// (no fsync): other processes see the old file or the new one, never a torn one, but after a
 /// power loss the new file may be empty or partly written. Only for files whose reader checks
 /// them and can remake them, such as the embedding cache's entries (CRC-checked and recomputed
-/// when bad). The two fsyncs doubled the cost of writing a training run's 2 130 cache entries
-/// on this project's machine, and cost more on the SD cards of small boards.
+/// when bad). The two fsyncs made writing a training run's 2 130 cache entries take 1.7–2.3×
+/// as long on this project's machine (`benches/fsync_cost.py`), and cost more on SD cards.
 pub fn write_bytes_unsynced(path: &Path, bytes: &[u8]) -> Result<()> {
     replace(path, |f| f.write_all(bytes), false)
 }
