@@ -188,6 +188,46 @@ fn file(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
     p
 }
 
+/// 16-bit PCM is read in bulk from the data chunk, not through hound's sample iterator: every
+/// one of the 65 536 values comes out as value / 32768 exactly, in blocks of any size, with a
+/// chunk before the data and one after it (neither is audio), mono and stereo.
+#[test]
+fn sixteen_bit_samples_read_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let values: Vec<i16> = (i16::MIN..=i16::MAX).collect();
+    for channels in [1u16, 2] {
+        let frames = values.len() / usize::from(channels);
+        let data_len = (values.len() * 2) as u32;
+        // RIFF, fmt, a LIST chunk, data, then a trailing chunk of non-audio bytes.
+        let list = b"LIST\x04\x00\x00\x00INFO";
+        let tail = b"junk\x02\x00\x00\x00\x7f\x7f";
+        let mut bytes = valid_header(data_len, channels, 16000, 16, 1);
+        let data_at = bytes.len() - 8;
+        bytes.splice(data_at..data_at, list.iter().copied());
+        bytes.extend(values.iter().flat_map(|v| v.to_le_bytes()));
+        bytes.extend_from_slice(tail);
+        let riff = (bytes.len() - 8) as u32;
+        bytes[4..8].copy_from_slice(&riff.to_le_bytes());
+        let path = file(dir.path(), &format!("all{channels}.wav"), &bytes);
+
+        let mut wav = WavFile::open(&path).unwrap();
+        assert_eq!(wav.info().frames, frames as u64);
+        let mut got = Vec::new();
+        while wav.read_mono(997, &mut got).unwrap() > 0 {}
+        let want: Vec<f32> = values
+            .chunks_exact(usize::from(channels))
+            .map(|f| {
+                let sum: f32 = f.iter().map(|&v| f32::from(v) / 32768.0).sum();
+                sum / f32::from(channels)
+            })
+            .collect();
+        assert_eq!(got.len(), want.len(), "{channels} channel(s)");
+        for (i, (a, b)) in got.iter().zip(&want).enumerate() {
+            assert_eq!(a.to_bits(), b.to_bits(), "{channels} channel(s), frame {i}");
+        }
+    }
+}
+
 #[test]
 fn not_a_wav() {
     let dir = tempfile::tempdir().unwrap();
