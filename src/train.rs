@@ -1261,16 +1261,7 @@ fn logits(weights: &Weights, clips: &[Clip], examples: &[Example]) -> Vec<f32> {
         }
         a.clear();
         a.resize(chunk.len() * h, 0.0);
-        gemm(
-            chunk.len(),
-            HEAD_INPUTS,
-            h,
-            &x,
-            false,
-            &weights.w1,
-            &mut a,
-            0.0,
-        );
+        gemm(chunk.len(), HEAD_INPUTS, h, &x, None, &weights.w1, &mut a);
         for row in a.chunks_exact(h) {
             let z: f32 = row
                 .iter()
@@ -1314,15 +1305,15 @@ fn balanced_loss(weights: &Weights, clips: &[Clip], pos: &[Example], neg: &[Exam
     0.5 * lp / pos.len().max(1) as f64 + 0.5 * ln / neg.len().max(1) as f64
 }
 
-/// Row-major `c = a · b (+ beta·c)`: a is m×k (or k×m transposed when `a_t`), b is k×n.
-#[allow(clippy::too_many_arguments)]
-fn gemm(m: usize, k: usize, n: usize, a: &[f32], a_t: bool, b: &[f32], c: &mut [f32], beta: f32) {
-    assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n);
-    let (rsa, csa) = if a_t {
-        (1, m as isize)
-    } else {
-        (k as isize, 1)
+/// Row-major `c = a · b`, b being k×n and a either m×k (`a_t` `None`) or, with
+/// `a_t = Some(stride)`, the transpose of the first m columns of a k×`stride` matrix.
+fn gemm(m: usize, k: usize, n: usize, a: &[f32], a_t: Option<usize>, b: &[f32], c: &mut [f32]) {
+    let (rsa, csa, a_len) = match a_t {
+        None => (k, 1, m * k),
+        Some(stride) => (1, stride, (k.max(1) - 1) * stride + m),
     };
+    assert!(a_t.is_none_or(|stride| stride >= m));
+    assert!(a.len() >= a_len && b.len() >= k * n && c.len() >= m * n);
     // SAFETY: the asserts above keep every index matrixmultiply computes from these strides
     // inside the slices, and `c` does not alias `a` or `b` (it is a distinct &mut).
     unsafe {
@@ -1332,12 +1323,12 @@ fn gemm(m: usize, k: usize, n: usize, a: &[f32], a_t: bool, b: &[f32], c: &mut [
             n,
             1.0,
             a.as_ptr(),
-            rsa,
-            csa,
+            rsa as isize,
+            csa as isize,
             b.as_ptr(),
             n as isize,
             1,
-            beta,
+            0.0,
             c.as_mut_ptr(),
             n as isize,
             1,
@@ -1365,7 +1356,37 @@ impl Adam {
 
 const WEIGHT_DECAY: f32 = 1e-2;
 
-/// Buffers for one batch, reused across steps.
+/// Adam's decay rates of the first and second moments.
+const ADAM_BETA: (f32, f32) = (0.9, 0.999);
+
+/// One Adam step on `p` (with decoupled weight decay when `decay`), given its gradient `g` and
+/// moments; `bias` holds the two bias corrections `1 - beta^t`. Over plain slices, so it
+/// vectorises.
+fn adam_update(
+    p: &mut [f32],
+    g: &[f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    bias: (f32, f32),
+    lr: f32,
+    decay: bool,
+) {
+    let (c1, c2) = bias;
+    let (b1, b2) = ADAM_BETA;
+    for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+        *m = b1 * *m + (1.0 - b1) * g;
+        *v = b2 * *v + (1.0 - b2) * g * g;
+        let update = (*m / c1) / ((*v / c2).sqrt() + 1e-8);
+        if decay {
+            *p -= lr * WEIGHT_DECAY * *p;
+        }
+        *p -= lr * update;
+    }
+}
+
+/// Buffers for one batch, reused across steps. The two matrix products of a step are each split
+/// between two threads by rows of their result, so a step uses both cores of a small board and
+/// every value is summed in the same order as by one product: the same bits on any core count.
 struct Scratch {
     x: Vec<f32>,
     pre: Vec<f32>,
@@ -1394,15 +1415,26 @@ impl Scratch {
     ) {
         let h = w.hidden();
         let b = batch.len();
-        self.x.clear();
-        for &(ex, _) in batch {
-            self.x.extend_from_slice(window(clips, ex));
-        }
-        let n_pos = batch.iter().filter(|e| e.1 > 0.5).count().max(1) as f32;
-        let n_neg = batch.iter().filter(|e| e.1 <= 0.5).count().max(1) as f32;
+        self.x.resize(b * HEAD_INPUTS, 0.0);
         self.pre.resize(b * h, 0.0);
         self.d_pre.resize(b * h, 0.0);
-        gemm(b, HEAD_INPUTS, h, &self.x, false, &w.w1, &mut self.pre, 0.0);
+        // Forward: each thread gathers and multiplies half of the batch's windows.
+        let half = b.div_ceil(2);
+        let forward = |examples: &[(Example, f32)], x: &mut [f32], pre: &mut [f32]| {
+            for (row, &(ex, _)) in x.chunks_exact_mut(HEAD_INPUTS).zip(examples) {
+                row.copy_from_slice(window(clips, ex));
+            }
+            gemm(examples.len(), HEAD_INPUTS, h, x, None, &w.w1, pre);
+        };
+        let (x0, x1) = self.x.split_at_mut(half * HEAD_INPUTS);
+        let (pre0, pre1) = self.pre.split_at_mut(half * h);
+        std::thread::scope(|s| {
+            s.spawn(|| forward(&batch[half..], x1, pre1));
+            forward(&batch[..half], x0, pre0);
+        });
+
+        let n_pos = batch.iter().filter(|e| e.1 > 0.5).count().max(1) as f32;
+        let n_neg = batch.iter().filter(|e| e.1 <= 0.5).count().max(1) as f32;
         let n1 = w.w1.len();
         self.grad.clear();
         self.grad.resize(n1 + 2 * h + 1, 0.0);
@@ -1431,29 +1463,37 @@ impl Scratch {
                 g_b1[j] += d_pre[j];
             }
         }
-        gemm(HEAD_INPUTS, b, h, &self.x, true, &self.d_pre, g_w1, 0.0);
+        // Backward: g_w1 = xᵀ · d_pre, each thread the rows of half of the window's inputs.
+        let inputs = HEAD_INPUTS / 2;
+        let (g0, g1) = g_w1.split_at_mut(inputs * h);
+        let (x, d_pre) = (&self.x[..], &self.d_pre[..]);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let m = HEAD_INPUTS - inputs;
+                gemm(m, b, h, &x[inputs..], Some(HEAD_INPUTS), d_pre, g1);
+            });
+            gemm(inputs, b, h, x, Some(HEAD_INPUTS), d_pre, g0);
+        });
 
         adam.t += 1;
-        let (b1, b2) = (0.9f32, 0.999f32);
-        let c1 = 1.0 - b1.powi(adam.t);
-        let c2 = 1.0 - b2.powi(adam.t);
-        let params =
-            w.w1.iter_mut()
-                .map(|p| (p, true))
-                .chain(w.b1.iter_mut().map(|p| (p, false)))
-                .chain(w.w2.iter_mut().map(|p| (p, true)))
-                .chain(std::iter::once((&mut w.b2, false)));
-        for (((p, decay), g), (m, v)) in params
-            .zip(&self.grad)
-            .zip(adam.m.iter_mut().zip(adam.v.iter_mut()))
-        {
-            *m = b1 * *m + (1.0 - b1) * g;
-            *v = b2 * *v + (1.0 - b2) * g * g;
-            let update = (*m / c1) / ((*v / c2).sqrt() + 1e-8);
-            if decay {
-                *p -= lr * WEIGHT_DECAY * *p;
-            }
-            *p -= lr * update;
+        let bias = (
+            1.0 - ADAM_BETA.0.powi(adam.t),
+            1.0 - ADAM_BETA.1.powi(adam.t),
+        );
+        let (mut g, mut m, mut v) = (&self.grad[..], &mut adam.m[..], &mut adam.v[..]);
+        let groups: [(&mut [f32], bool); 4] = [
+            (&mut w.w1, true),
+            (&mut w.b1, false),
+            (&mut w.w2, true),
+            (std::slice::from_mut(&mut w.b2), false),
+        ];
+        for (p, decay) in groups {
+            let n = p.len();
+            let (g_p, g_rest) = g.split_at(n);
+            let (m_p, m_rest) = std::mem::take(&mut m).split_at_mut(n);
+            let (v_p, v_rest) = std::mem::take(&mut v).split_at_mut(n);
+            adam_update(p, g_p, m_p, v_p, bias, lr, decay);
+            (g, m, v) = (g_rest, m_rest, v_rest);
         }
     }
 }
