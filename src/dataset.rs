@@ -226,6 +226,9 @@ pub struct Job {
     pub key: [u8; 32],
     /// Produces the 16 kHz samples (only called on a cache miss).
     pub make: Box<dyn Fn() -> Result<Vec<f32>> + Send + Sync>,
+    /// About how many samples `make` returns (0 if not known): [`embed_jobs`] starts the
+    /// longest first, so no core is left embedding one long file after the others are done.
+    pub samples: usize,
 }
 
 /// Jobs from which [`embed_jobs`] runs the backbone's whole-sequence path: it is faster per
@@ -234,8 +237,8 @@ const SEQUENCE_MIN_JOBS: usize = 32;
 
 /// Embeds every job through the backbone (its whole-sequence path for many jobs, the stream
 /// for a few: the same numbers), from the cache where possible, on all
-/// cores; `tick` is called once per finished job. Results are in job order, and the same for
-/// any number of threads.
+/// cores, longest job first; `tick` is called once per finished job. Results are in job order,
+/// and the same for any number of threads.
 pub fn embed_jobs(
     backbone: &Backbone,
     cache: &Cache,
@@ -245,6 +248,9 @@ pub fn embed_jobs(
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(jobs.len().max(1));
+    // Longest first (a stable sort: equal lengths keep the jobs' order).
+    let mut order: Vec<usize> = (0..jobs.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(jobs[i].samples));
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
     let results: Mutex<Vec<Option<Vec<Embedding>>>> = Mutex::new(vec![None; jobs.len()]);
@@ -259,10 +265,11 @@ pub fn embed_jobs(
                     let mut stream = backbone.stream()?;
                     let mut frames = Vec::new();
                     loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        if i >= jobs.len() || failed.load(Ordering::Relaxed) {
+                        let n = next.fetch_add(1, Ordering::Relaxed);
+                        if n >= jobs.len() || failed.load(Ordering::Relaxed) {
                             return Ok(());
                         }
+                        let i = order[n];
                         let job = &jobs[i];
                         let emb = match cache.get(&job.key) {
                             Some(e) => e,

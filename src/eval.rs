@@ -99,11 +99,13 @@ pub fn evaluate(
     let mut skipped = Vec::new();
     // Hours of real audio, from the headers (the padding between files is not counted).
     let mut negative_hours = 0.0;
+    let mut neg_samples = Vec::new();
     let neg_files: Vec<PathBuf> = wav_files(negatives, split)?
         .into_iter()
         .filter(|p| match crate::wav::WavFile::open(p) {
             Ok(w) => {
                 negative_hours += w.info().seconds() / 3600.0;
+                neg_samples.push(w.info().samples_at_16k());
                 true
             }
             Err(e) => {
@@ -129,8 +131,8 @@ pub fn evaluate(
         .collect::<Result<Vec<_>>>()?;
     let mut jobs = Vec::new();
     // Negative files, padded as in training so their cache entries are shared.
-    for (path, hash) in neg_files.iter().zip(&neg_hashes) {
-        jobs.push(crate::train::negative_job(backbone, path, hash));
+    for ((path, hash), &samples) in neg_files.iter().zip(&neg_hashes).zip(&neg_samples) {
+        jobs.push(crate::train::negative_job(backbone, path, hash, samples));
     }
     let n_neg = jobs.len();
     // Positive streams: clean, then mixed with the negatives' audio (cycled) at 10 dB.
@@ -182,6 +184,8 @@ pub fn evaluate(
             let bg_files = bg_files.clone();
             jobs.push(Job {
                 key: cache_key(backbone, &recipe),
+                // Not known before the clips are read; made after the negative files.
+                samples: 0,
                 make: Box::new(move || {
                     let (stream, placed) = build_stream(&paths)?;
                     if !noisy {

@@ -255,8 +255,14 @@ const HARD_NEGATIVES: usize = 512;
 const LATE_AFTER: u64 = 12_800;
 
 /// The embedding job of a negative file, padded as every clip is (so training, updates and
-/// evaluation share its cache entry). `hash` is [`hash_file`] of it.
-pub(crate) fn negative_job(backbone: &Backbone, path: &Path, hash: &[u8; 32]) -> Job {
+/// evaluation share its cache entry). `hash` is [`hash_file`] of it, `samples` its length at
+/// 16 kHz.
+pub(crate) fn negative_job(
+    backbone: &Backbone,
+    path: &Path,
+    hash: &[u8; 32],
+    samples: usize,
+) -> Job {
     let pre = (PRE_PAD * 16_000.0) as usize;
     let post = (POST_PAD * 16_000.0) as usize;
     let mut recipe = b"negative\0".to_vec();
@@ -267,6 +273,7 @@ pub(crate) fn negative_job(backbone: &Backbone, path: &Path, hash: &[u8; 32]) ->
     Job {
         key: cache_key(backbone, &recipe),
         make: Box::new(move || Ok(pad_samples(&read_wav(&path)?, pre, post))),
+        samples: pre + samples + post,
     }
 }
 
@@ -665,6 +672,7 @@ pub fn train(backbone: &Backbone, opts: &TrainOptions) -> Result<TrainReport> {
                 jobs.push(Job {
                     key: cache_key(backbone, &recipe),
                     make: Box::new(move || Ok(pad_samples(&read_wav(&path)?, pre, post))),
+                    samples: pre + p.len + post,
                 });
                 meta.push(Made::Positive(pi, pre, p.validation));
                 continue;
@@ -739,12 +747,13 @@ pub fn train(backbone: &Backbone, opts: &TrainOptions) -> Result<TrainReport> {
                     x.drain(..trim);
                     Ok(x)
                 }),
+                samples: pre_c + p.len + post - trim,
             });
             meta.push(Made::Positive(pi, pre_c - trim, p.validation));
         }
     }
     for (i, path) in neg_files.iter().enumerate() {
-        jobs.push(negative_job(backbone, path, &neg_info[i].0));
+        jobs.push(negative_job(backbone, path, &neg_info[i].0, neg_info[i].1));
         meta.push(Made::Negative(i));
     }
 
@@ -1976,6 +1985,7 @@ pub fn update(
                         .collect();
                     Ok(pad_with_own_sound(&x, span.start..span.end, pre_c, post))
                 }),
+                samples: pre_c + p.len + post,
             });
             let (pos, hit, late) = label(&p, pre_c);
             labels.push((Some(pos), Some(hit), Some(late), 0.0));
@@ -1992,7 +2002,12 @@ pub fn update(
             }
         };
         new_negatives += 1;
-        jobs.push(negative_job(backbone, path, &hash_file(path)?));
+        jobs.push(negative_job(
+            backbone,
+            path,
+            &hash_file(path)?,
+            info.samples_at_16k(),
+        ));
         labels.push((None, None, None, info.seconds()));
     }
     if jobs.is_empty() {
@@ -2316,6 +2331,7 @@ mod tests {
         let audio = pad_samples(&clip, 16_000, 16_000 * 3);
         let job = |x: Vec<f32>| Job {
             key: [0; 32],
+            samples: x.len(),
             make: Box::new(move || Ok(x.clone())),
         };
         let jobs = vec![job(audio.clone()), job(audio.clone())];
