@@ -1257,8 +1257,23 @@ fn statistics(clips: &[Clip]) -> (Vec<f32>, Vec<f32>) {
     (mean, inv)
 }
 
-/// Logits of many windows at once (matrix products of 1024 windows).
+/// Logits of many windows at once: matrix products of 1024 windows, half of the windows on a
+/// second thread when there are many (each logit is the same bits either way).
 fn logits(weights: &Weights, clips: &[Clip], examples: &[Example]) -> Vec<f32> {
+    if examples.len() < 4096 {
+        return logits_of(weights, clips, examples);
+    }
+    let (first, second) = examples.split_at(examples.len() / 2);
+    std::thread::scope(|s| {
+        let other = s.spawn(|| logits_of(weights, clips, second));
+        let mut out = logits_of(weights, clips, first);
+        out.extend(other.join().expect("the logits thread does not panic"));
+        out
+    })
+}
+
+/// [`logits`] on the calling thread.
+fn logits_of(weights: &Weights, clips: &[Clip], examples: &[Example]) -> Vec<f32> {
     let h = weights.hidden();
     let mut out = Vec::with_capacity(examples.len());
     let mut x = Vec::new();
