@@ -218,8 +218,15 @@ impl Backbone {
         })
     }
 
+    /// Whether the whole-sequence path's plan has been made (or has failed): from then on
+    /// [`Backbone::sequence`] returns without waiting.
+    pub fn sequence_planned(&self) -> bool {
+        self.inner.sequence.get().is_some()
+    }
+
     /// Plans the whole-sequence path: the convolutions run over [`SEQUENCE_GROUPS`] groups
-    /// (0.32 s) of a file's frames per call instead of one (see [`SequenceBackbone`]).
+    /// (0.32 s) of a file's frames per call instead of one (see [`SequenceBackbone`]). The plan
+    /// is made once per backbone, taking about half a second; other callers wait for it.
     pub fn sequence(&self) -> Result<SequenceBackbone> {
         let plan = self
             .inner

@@ -253,6 +253,7 @@ pub fn embed_jobs(
     order.sort_by_key(|&i| std::cmp::Reverse(jobs[i].samples));
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
+    let planning = AtomicBool::new(false);
     let results: Mutex<Vec<Option<Vec<Embedding>>>> = Mutex::new(vec![None; jobs.len()]);
     let first_error: Mutex<Option<Error>> = Mutex::new(None);
     std::thread::scope(|s| {
@@ -277,17 +278,24 @@ pub fn embed_jobs(
                                 let samples = (job.make)()?;
                                 frames.clear();
                                 FrameStream::new().push(&samples, &mut frames);
-                                let out = if jobs.len() >= SEQUENCE_MIN_JOBS {
-                                    if sequence.is_none() {
-                                        sequence = Some(backbone.sequence()?);
+                                // One thread plans the whole-sequence path; the others
+                                // stream meanwhile rather than wait for it.
+                                if jobs.len() >= SEQUENCE_MIN_JOBS
+                                    && sequence.is_none()
+                                    && (backbone.sequence_planned()
+                                        || !planning.swap(true, Ordering::Relaxed))
+                                {
+                                    sequence = Some(backbone.sequence()?);
+                                }
+                                let out = match sequence.as_mut() {
+                                    Some(sequence) => sequence.embed(&frames)?,
+                                    None => {
+                                        stream.reset()?;
+                                        frames
+                                            .chunks_exact(GROUP_FRAMES)
+                                            .filter_map(|g| stream.push_group(g).transpose())
+                                            .collect::<Result<Vec<_>>>()?
                                     }
-                                    sequence.as_mut().expect("planned").embed(&frames)?
-                                } else {
-                                    stream.reset()?;
-                                    frames
-                                        .chunks_exact(GROUP_FRAMES)
-                                        .filter_map(|g| stream.push_group(g).transpose())
-                                        .collect::<Result<Vec<_>>>()?
                                 };
                                 cache.put(&job.key, &out);
                                 out
