@@ -509,6 +509,8 @@ pub(crate) struct State {
 /// scratch space.
 struct ConvBuffers {
     packed: EagerPackedInput,
+    /// Where each row of the packed operand starts in the layer's input.
+    starts: Vec<usize>,
     scratch: Box<dyn ScratchSpace>,
 }
 
@@ -517,6 +519,7 @@ impl ConvBuffers {
         let k = gin.channels * p.conv.kt * p.conv.kf;
         Ok(ConvBuffers {
             packed: p.act_format.new_packed_buffer(k, gin.rows * gin.w())?,
+            starts: Vec::with_capacity(k),
             scratch: unsafe { p.mmm.allocate_scratch_space() },
         })
     }
@@ -623,7 +626,11 @@ fn run_conv(
     output: &mut Tensor,
     buffers: &mut ConvBuffers,
 ) -> TractResult<()> {
-    let ConvBuffers { packed, scratch } = buffers;
+    let ConvBuffers {
+        packed,
+        starts,
+        scratch,
+    } = buffers;
     let conv = &p.conv;
     let positions = gin.rows * gin.w();
     let k = conv.cin * conv.kt * conv.kf;
@@ -635,19 +642,18 @@ fn run_conv(
             std::slice::from_raw_parts_mut(blob.as_mut_ptr() as *mut f32, blob.len() / 4)
         };
         let panel_len = p.act_format.single_panel_len(k);
-        let r = p.act_format.r;
         let pad = conv.kf / 2;
-        let mut row = 0;
+        // Row (c, dt, df) of the product: position (row r, slot s) reads (row r + dt, slot
+        // s + df - pad), so the row is `positions` values of the input from this start.
+        starts.clear();
         for c in 0..conv.cin {
             for dt in 0..conv.kt {
                 for df in 0..conv.kf {
-                    // Position (row r, slot s) reads (row r + dt, slot s + df - pad).
-                    let start = gin.at(c, dt, df) - pad;
-                    pack_row(dst, panel_len, r, row, &src[start..start + positions]);
-                    row += 1;
+                    starts.push(gin.at(c, dt, df) - pad);
                 }
             }
         }
+        pack(dst, panel_len, p.act_format.r, starts, src, positions);
     }
     let cout = conv.cout;
     let byte_offset = (gout.at(0, gout.hist, 0) * 4) as isize;
@@ -697,40 +703,71 @@ fn run_conv(
     Ok(())
 }
 
-/// Writes row `k` of a packed operand: `src` holds one value per position, and tract's
-/// `PackedFormat` stores positions in panels of `r`, each panel `panel_len` values long with
-/// row `k` at `k·r` (a last, partial panel keeps its unused lanes as they were: zero).
-/// Copies go `r` values at a time, as fixed-size moves for the panel widths tract's kernels use.
-fn pack_row(dst: &mut [f32], panel_len: usize, r: usize, k: usize, src: &[f32]) {
+/// Packs the product's operand: row `k` holds the `positions` values of `src` from
+/// `starts[k]`, and tract's `PackedFormat` stores positions in panels of `r`, each panel
+/// `panel_len` values long with row `k` at `k·r` (a last, partial panel keeps its unused lanes
+/// as they were: zero). Panel by panel, so the writes run straight through the buffer; copies
+/// go `r` values at a time, as fixed-size moves for the panel widths tract's kernels use.
+fn pack(
+    dst: &mut [f32],
+    panel_len: usize,
+    r: usize,
+    starts: &[usize],
+    src: &[f32],
+    positions: usize,
+) {
     macro_rules! widths {
         ($($w:literal)*) => {
             match r {
-                $($w => pack_row_fixed::<$w>(dst, panel_len, k, src),)*
-                _ => pack_row_any(dst, panel_len, r, k, src),
+                $($w => pack_fixed::<$w>(dst, panel_len, starts, src, positions),)*
+                _ => pack_any(dst, panel_len, r, starts, src, positions),
             }
         };
     }
     widths!(1 2 3 4 5 6 8 12 16 24 32 40 48 64 80 128)
 }
 
-fn pack_row_fixed<const R: usize>(dst: &mut [f32], panel_len: usize, k: usize, src: &[f32]) {
-    let mut chunks = src.chunks_exact(R);
-    for (p, chunk) in chunks.by_ref().enumerate() {
-        let at = p * panel_len + k * R;
-        let to: &mut [f32; R] = (&mut dst[at..at + R]).try_into().expect("R values");
-        *to = chunk.try_into().expect("R values");
+fn pack_fixed<const R: usize>(
+    dst: &mut [f32],
+    panel_len: usize,
+    starts: &[usize],
+    src: &[f32],
+    positions: usize,
+) {
+    let full = positions / R;
+    for p in 0..full {
+        let panel = &mut dst[p * panel_len..p * panel_len + starts.len() * R];
+        for (to, &start) in panel.chunks_exact_mut(R).zip(starts) {
+            let from = start + p * R;
+            let to: &mut [f32; R] = to.try_into().expect("R values");
+            *to = src[from..from + R].try_into().expect("R values");
+        }
     }
-    let rest = chunks.remainder();
-    if !rest.is_empty() {
-        let at = (src.len() / R) * panel_len + k * R;
-        dst[at..at + rest.len()].copy_from_slice(rest);
+    let rest = positions - full * R;
+    if rest > 0 {
+        let at = full * panel_len;
+        for (k, &start) in starts.iter().enumerate() {
+            let from = start + full * R;
+            dst[at + k * R..at + k * R + rest].copy_from_slice(&src[from..from + rest]);
+        }
     }
 }
 
-fn pack_row_any(dst: &mut [f32], panel_len: usize, r: usize, k: usize, src: &[f32]) {
-    for (p, chunk) in src.chunks(r).enumerate() {
-        let at = p * panel_len + k * r;
-        dst[at..at + chunk.len()].copy_from_slice(chunk);
+fn pack_any(
+    dst: &mut [f32],
+    panel_len: usize,
+    r: usize,
+    starts: &[usize],
+    src: &[f32],
+    positions: usize,
+) {
+    for p in 0..positions.div_ceil(r) {
+        let n = r.min(positions - p * r);
+        for (k, &start) in starts.iter().enumerate() {
+            let at = p * panel_len + k * r;
+            let from = start + p * r;
+            dst[at..at + n].copy_from_slice(&src[from..from + n]);
+        }
     }
 }
 
@@ -887,15 +924,8 @@ mod tests {
                 let dst = unsafe {
                     std::slice::from_raw_parts_mut(blob.as_mut_ptr() as *mut f32, blob.len() / 4)
                 };
-                for row in 0..k {
-                    pack_row(
-                        dst,
-                        format.single_panel_len(k),
-                        r,
-                        row,
-                        &values[row * mn..][..mn],
-                    );
-                }
+                let starts: Vec<usize> = (0..k).map(|row| row * mn).collect();
+                pack(dst, format.single_panel_len(k), r, &starts, &values, mn);
                 // Each panel's k rows (what follows them is padding the kernels do not use).
                 let (o, e) = (ours.packed.as_bytes(), expected.packed.as_bytes());
                 assert_eq!(o.len(), e.len());
