@@ -141,3 +141,52 @@ fn windowed_stream_equals_the_streaming_backbone() {
     let err = max_abs_diff(&windowed, &streamed);
     assert!(err <= 1e-4, "max error {err}");
 }
+
+/// `embed_jobs` (what training and evaluation embed through) hands out the longest jobs first
+/// and, on a fresh backbone, streams some while one thread plans the whole-sequence path: every
+/// job's embeddings are still those of streaming its audio, bit for bit, in job order, and a
+/// second call takes them all from the cache.
+#[test]
+fn embed_jobs_gives_each_job_its_streamed_embeddings_in_order() {
+    use hark::dataset::{Cache, Job, embed_jobs};
+    let backbone = Backbone::builtin().unwrap();
+    let x = speech();
+    let mut rng = Lcg(7);
+    // 40 jobs (enough for the whole-sequence path): stretches of the speech of 0.3–4 s, their
+    // lengths in no order, some given with a wrong or no length hint.
+    let audio: Vec<Vec<f32>> = (0..40)
+        .map(|_| {
+            let len = rng.range(4_800, 64_000);
+            let start = rng.range(0, x.len() - len);
+            x[start..start + len].to_vec()
+        })
+        .collect();
+    let jobs: Vec<Job> = audio
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let a = a.clone();
+            let mut key = [0u8; 32];
+            key[0] = i as u8;
+            key[1] = 0xE7;
+            Job {
+                key,
+                samples: if i % 7 == 3 { 0 } else { a.len() },
+                make: Box::new(move || Ok(a.clone())),
+            }
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::new(Some(dir.path().to_path_buf()));
+    let got = embed_jobs(&backbone, &cache, &jobs, &|| {}).unwrap();
+    assert_eq!(got.len(), jobs.len());
+    for (i, (a, g)) in audio.iter().zip(&got).enumerate() {
+        let want = embed_samples(&backbone, a).unwrap();
+        assert_eq!(g.len(), want.len(), "job {i}");
+        assert_eq!(max_abs_diff(g, &want), 0.0, "job {i}");
+    }
+    let hits = cache.hits();
+    let again = embed_jobs(&backbone, &cache, &jobs, &|| {}).unwrap();
+    assert_eq!(cache.hits() - hits, jobs.len());
+    assert_eq!(again, got);
+}
