@@ -509,17 +509,30 @@ pub(crate) struct State {
 /// scratch space.
 struct ConvBuffers {
     packed: EagerPackedInput,
-    /// Where each row of the packed operand starts in the layer's input.
+    /// Where each row of the packed operand starts in the layer's input (fixed by the layer's
+    /// geometry, so worked out once).
     starts: Vec<usize>,
     scratch: Box<dyn ScratchSpace>,
 }
 
 impl ConvBuffers {
     fn new(p: &ConvPlan, gin: &Grid) -> TractResult<ConvBuffers> {
-        let k = gin.channels * p.conv.kt * p.conv.kf;
+        let conv = &p.conv;
+        let k = gin.channels * conv.kt * conv.kf;
+        // Row (c, dt, df) of the product: position (row r, slot s) reads (row r + dt, slot
+        // s + df - pad), so the row is `positions` values of the input from this start.
+        let pad = conv.kf / 2;
+        let mut starts = Vec::with_capacity(k);
+        for c in 0..conv.cin {
+            for dt in 0..conv.kt {
+                for df in 0..conv.kf {
+                    starts.push(gin.at(c, dt, df) - pad);
+                }
+            }
+        }
         Ok(ConvBuffers {
             packed: p.act_format.new_packed_buffer(k, gin.rows * gin.w())?,
-            starts: Vec::with_capacity(k),
+            starts,
             scratch: unsafe { p.mmm.allocate_scratch_space() },
         })
     }
@@ -642,17 +655,6 @@ fn run_conv(
             std::slice::from_raw_parts_mut(blob.as_mut_ptr() as *mut f32, blob.len() / 4)
         };
         let panel_len = p.act_format.single_panel_len(k);
-        let pad = conv.kf / 2;
-        // Row (c, dt, df) of the product: position (row r, slot s) reads (row r + dt, slot
-        // s + df - pad), so the row is `positions` values of the input from this start.
-        starts.clear();
-        for c in 0..conv.cin {
-            for dt in 0..conv.kt {
-                for df in 0..conv.kf {
-                    starts.push(gin.at(c, dt, df) - pad);
-                }
-            }
-        }
         pack(dst, panel_len, p.act_format.r, starts, src, positions);
     }
     let cout = conv.cout;
