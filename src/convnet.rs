@@ -745,13 +745,11 @@ fn pack_fixed<const R: usize>(
             *to = src[from..from + R].try_into().expect("R values");
         }
     }
+    // The last, partial panel: the general copy, from where the full panels end.
     let rest = positions - full * R;
     if rest > 0 {
-        let at = full * panel_len;
-        for (k, &start) in starts.iter().enumerate() {
-            let from = start + full * R;
-            dst[at + k * R..at + k * R + rest].copy_from_slice(&src[from..from + rest]);
-        }
+        let dst = &mut dst[full * panel_len..];
+        pack_any(dst, panel_len, R, starts, &src[full * R..], rest);
     }
 }
 
