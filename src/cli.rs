@@ -734,7 +734,8 @@ fn update_cmd(backbone: &Backbone, path: &Path, opts: &TrainOptions) -> Result<(
     );
     if let (Some(old), Some(new)) = (&head.templates, &report.head.templates) {
         eprintln!(
-            "template check: {} templates ({} from the new clips), cut {:.1} kept",
+            "template check: {} templates ({} from the new clips, which ease a detection the \
+             training templates keep but never bring back one beyond the cut), cut {:.1} kept",
             new.words.len(),
             new.words.len() - old.words.len(),
             new.cut
@@ -1164,8 +1165,9 @@ fn eval_cmd(
     }
     let check = match &head.templates {
         Some(t) => format!(
-            "template check: {} templates, cut {:.1}",
+            "template check: {} templates ({} added by updates), cut {:.1}",
             t.words.len(),
+            t.added,
             t.cut
         ),
         None => "no template check".to_string(),

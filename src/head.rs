@@ -11,7 +11,8 @@
 //! "HARKHEAD\n"                      magic, 9 bytes
 //! u32 LE  n, then n bytes           JSON header (HeadInfo): word, threshold, shapes, backbone
 //!                                   sha256, creation time, training summary, and when the
-//!                                   head carries templates (crate::verify) their cut and lengths
+//!                                   head carries templates (crate::verify) their cut, their
+//!                                   lengths and how many of them updates added (absent: none)
 //! u32 LE  m, then m × f32 LE        weights: mean, 1/std, W1 (input-major), b1, w2, b2; then
 //!                                   the templates' cepstra, frame after frame
 //! 32 bytes                          sha256 of everything before
@@ -76,6 +77,13 @@ struct Header {
 struct VerifierShape {
     cut: f32,
     template_frames: Vec<usize>,
+    /// Templates at the end that updates added ([`Templates::added`]); absent when none.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    added: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// Summary of a head's training data and validation results, stored in the head.
@@ -228,6 +236,7 @@ impl Head {
             verifier: self.templates.as_ref().map(|t| VerifierShape {
                 cut: t.cut,
                 template_frames: t.words.iter().map(Vec::len).collect(),
+                added: t.added,
             }),
         };
         let json = serde_json::to_vec(&header).expect("a header always serialises");
@@ -367,6 +376,16 @@ impl Head {
                 n_weights + template_floats
             )));
         }
+        if let Some(v) = verifier
+            .as_ref()
+            .filter(|v| v.added > v.template_frames.len())
+        {
+            return Err(fail(format!(
+                "corrupt header: {} added templates of {}",
+                v.added,
+                v.template_frames.len()
+            )));
+        }
         let (flat, rest) = flat.split_at(n_weights);
         let templates = verifier.map(|v| {
             let mut frames = rest
@@ -379,6 +398,7 @@ impl Head {
                     .iter()
                     .map(|&n| frames.by_ref().take(n).collect())
                     .collect(),
+                added: v.added,
             }
         });
         let weights =
@@ -497,6 +517,7 @@ mod tests {
         h.templates = Some(Templates {
             cut: 31.5,
             words: vec![(0..20).map(frame).collect(), (20..45).map(frame).collect()],
+            added: 1,
         });
         h
     }
@@ -522,6 +543,23 @@ mod tests {
             .to_string();
         assert!(
             err.contains("short.head") && err.contains("with its templates"),
+            "{err}"
+        );
+        // More added templates than templates, checksum recomputed, is refused too.
+        let json = std::str::from_utf8(&bytes[13..n_at]).unwrap();
+        assert!(json.contains(r#""added":1"#), "{json}");
+        let json = json.replace(r#""added":1"#, r#""added":3"#);
+        let mut bad = bytes[..9].to_vec();
+        bad.extend_from_slice(&(json.len() as u32).to_le_bytes());
+        bad.extend_from_slice(json.as_bytes());
+        bad.extend_from_slice(&bytes[n_at..bytes.len() - 32]);
+        let sum = Sha256::digest(&bad);
+        bad.extend_from_slice(&sum);
+        let err = Head::from_bytes(&bad, Path::new("bad.head"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("bad.head") && err.contains("3 added templates of 2"),
             "{err}"
         );
     }

@@ -848,7 +848,11 @@ pub fn train(backbone: &Backbone, opts: &TrainOptions) -> Result<TrainReport> {
         bar.finish_and_clear();
         if let Some(cut) = cut_of(&weights, &clips, calibration.threshold) {
             calibration = calibrate(&weights, &clips, target, 0.5, Some(cut));
-            templates = Some(crate::verify::Templates { cut, words });
+            templates = Some(crate::verify::Templates {
+                cut,
+                words,
+                added: 0,
+            });
         }
     }
     let threshold = calibration.threshold;
@@ -2082,6 +2086,7 @@ pub fn update(
     info.created_unix = creation_time();
     info.training = summary;
     let templates = head.templates.clone().map(|mut t| {
+        t.added += new_templates.len();
         t.words.extend(new_templates);
         t
     });

@@ -48,18 +48,26 @@ pub type Cepstrum = [f32; CEPSTRA];
 pub struct Templates {
     /// Largest distance at which a candidate stands.
     pub cut: f32,
-    /// Cepstra of the word, one template per training clip.
+    /// Cepstra of the word, one template per clip: those cut at training, then those updates
+    /// added.
     pub words: Vec<Vec<Cepstrum>>,
+    /// How many of `words`, at the end, updates added. They only count for a candidate that
+    /// the templates cut at training already keep (within the cut): the cut was set on those
+    /// templates' spread, and a few alike clips from one microphone, as an update adds, could
+    /// otherwise be all of a candidate's nearest and let through whatever sounds like them.
+    pub added: usize,
 }
 
 impl Templates {
     /// Distance of the audio ending a candidate (`samples`: at most the last [`QUERY_SAMPLES`]
-    /// are read) to the templates.
+    /// are read) to the templates, as the check judges it: to those cut at training and, if
+    /// that is within the cut but beyond [`EASE`] of it, to all of them.
     pub fn distance_of(&self, cepstra: &mut Cepstra, samples: &[f32]) -> f32 {
-        Self::distance_to(&self.words, cepstra, samples)
+        self.judged(&cepstra.query(samples), None)
     }
 
-    /// [`Templates::distance_of`] for templates `words` not yet given a cut.
+    /// [`Templates::distance_of`] for templates `words`, all cut at training, not yet given a
+    /// cut.
     pub fn distance_to(words: &[Vec<Cepstrum>], cepstra: &mut Cepstra, samples: &[f32]) -> f32 {
         distance(words, &cepstra.query(samples))
     }
@@ -69,8 +77,21 @@ impl Templates {
     pub fn check(&self, cepstra: &mut Cepstra, score: f32, samples: &[f32]) -> f32 {
         // Stops at the first NEAREST templates within EASE of the cut: the score then stands
         // as it is, and a true wake word rarely needs more than a few.
-        let d = nearest(&self.words, &cepstra.query(samples), Some(EASE * self.cut));
+        let d = self.judged(&cepstra.query(samples), Some(EASE * self.cut));
         checked_score(score, d, self.cut)
+    }
+
+    /// [`Templates::distance_of`] of a query; with `enough`, as [`Nearest::add`].
+    fn judged(&self, query: &[Cepstrum], enough: Option<f32>) -> f32 {
+        let (trained, added) = self
+            .words
+            .split_at(self.words.len() - self.added.min(self.words.len()));
+        let mut nearest = Nearest::new(query);
+        let d = nearest.add(trained, enough);
+        if added.is_empty() || d <= EASE * self.cut || d > self.cut {
+            return d;
+        }
+        nearest.add(added, enough)
     }
 
     /// A score after the check: `score` itself below `from`, else [`Templates::check`]'s.
@@ -290,36 +311,51 @@ impl Columns {
 /// A candidate's distance to the word: the mean [`match_cost`] of its [`NEAREST`] closest
 /// templates (of all of them when there are fewer). Infinite without templates.
 pub fn distance(templates: &[Vec<Cepstrum>], query: &[Cepstrum]) -> f32 {
-    nearest(templates, query, None)
+    Nearest::new(query).add(templates, None)
 }
 
-/// [`distance`]; with `enough`, it stops as soon as [`NEAREST`] templates have been found
-/// whose mean cost is at most that, and returns that mean (the distance is then no larger).
-fn nearest(templates: &[Vec<Cepstrum>], query: &[Cepstrum], enough: Option<f32>) -> f32 {
-    // The NEAREST lowest costs so far, ascending; a template is matched only as far as it
-    // could still beat the last of them.
-    let mut lowest: Vec<f32> = Vec::with_capacity(NEAREST + 1);
-    let mut columns = Columns::new(query);
-    let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len() as f32;
-    for t in templates {
-        let bound = if lowest.len() == NEAREST {
-            lowest[NEAREST - 1]
-        } else {
-            f32::INFINITY
-        };
-        if let Some(c) = columns.cost_below(t, bound) {
-            let at = lowest.partition_point(|&x| x <= c);
-            lowest.insert(at, c);
-            lowest.truncate(NEAREST);
-            if lowest.len() == NEAREST && enough.is_some_and(|e| mean(&lowest) <= e) {
-                return mean(&lowest);
-            }
+/// A query's lowest match costs so far, as templates are added.
+struct Nearest {
+    columns: Columns,
+    /// The [`NEAREST`] lowest costs so far, ascending.
+    lowest: Vec<f32>,
+}
+
+impl Nearest {
+    fn new(query: &[Cepstrum]) -> Self {
+        Nearest {
+            columns: Columns::new(query),
+            lowest: Vec::with_capacity(NEAREST + 1),
         }
     }
-    if lowest.is_empty() {
-        return f32::INFINITY;
+
+    /// Matches `templates` too, and returns the query's [`distance`] to all templates so far.
+    /// With `enough`, it stops as soon as [`NEAREST`] templates have been found whose mean
+    /// cost is at most that, and returns that mean (the distance is then no larger).
+    fn add(&mut self, templates: &[Vec<Cepstrum>], enough: Option<f32>) -> f32 {
+        let lowest = &mut self.lowest;
+        let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len() as f32;
+        for t in templates {
+            // A template is matched only as far as it could still beat the last of them.
+            let bound = if lowest.len() == NEAREST {
+                lowest[NEAREST - 1]
+            } else {
+                f32::INFINITY
+            };
+            if let Some(c) = self.columns.cost_below(t, bound) {
+                let at = lowest.partition_point(|&x| x <= c);
+                lowest.insert(at, c);
+                lowest.truncate(NEAREST);
+                if lowest.len() == NEAREST && enough.is_some_and(|e| mean(lowest) <= e) {
+                    return mean(lowest);
+                }
+            }
+        }
+        if lowest.is_empty() {
+            return f32::INFINITY;
+        }
+        mean(lowest)
     }
-    mean(&lowest)
 }
 
 #[cfg(test)]
@@ -374,6 +410,45 @@ mod tests {
         assert_eq!(distance(&[], &query), f32::INFINITY);
     }
 
+    #[test]
+    fn templates_an_update_added_only_count_within_the_cut() {
+        let query = frames(190, 7);
+        let mut words: Vec<Vec<Cepstrum>> = (0..40)
+            .map(|i| frames(20 + (i * 7) % 60, 100 + i as u32))
+            .collect();
+        // The five nearest templates become the added ones, at the end.
+        words.sort_by(|a, b| match_cost(a, &query).total_cmp(&match_cost(b, &query)));
+        words.rotate_left(5);
+        let costs: Vec<f32> = words.iter().map(|t| match_cost(t, &query)).collect();
+        let mean = |c: &[f32]| c.iter().sum::<f32>() / c.len() as f32;
+        let trained = mean(&costs[..NEAREST]);
+        let all = mean(&costs[35..][..NEAREST]);
+        assert!(all < trained);
+        let with_cut = |cut: f32| Templates {
+            cut,
+            words: words.clone(),
+            added: 5,
+        };
+        // Beyond the cut by the training templates: the added ones do not bring it back.
+        let t = with_cut(trained * 0.99);
+        assert_eq!(t.judged(&query, None), trained);
+        // Within EASE of the cut already: nothing to ease.
+        let t = with_cut(trained / EASE * 1.01);
+        assert_eq!(t.judged(&query, None), trained);
+        // Between: the nearest of all of them, added ones included.
+        let t = with_cut(trained * 1.2);
+        assert_eq!(t.judged(&query, None), all);
+        // With none marked added they all count, as in `distance`.
+        let t = Templates { added: 0, ..t };
+        assert_eq!(t.judged(&query, None), all);
+        assert_eq!(distance(&words, &query), all);
+        // Stopping early never reports less than the distance.
+        let t = with_cut(trained * 1.2);
+        for e in [0.0, all, trained, f32::INFINITY] {
+            assert!(t.judged(&query, Some(e)) >= all);
+        }
+    }
+
     fn all_of(templates: &[Vec<Cepstrum>], query: &[Cepstrum]) -> f32 {
         templates.iter().map(|t| match_cost(t, query)).sum()
     }
@@ -392,6 +467,7 @@ mod tests {
         let templates = Templates {
             cut: 5.0,
             words: vec![template],
+            added: 0,
         };
         let mut heard = vec![0.0; 16_000];
         heard.extend(&word);

@@ -681,8 +681,9 @@ fn the_template_check_drops_the_same_candidates_streaming_and_batch() {
     }
 }
 
-/// A head with templates keeps them through an update and gains one per new positive clip, so
-/// a wake word the check turned away is near a template afterwards; the cut stays.
+/// A head with templates keeps them through an update and gains one per new positive clip,
+/// marked as added, so a wake word the check lowered is near a template afterwards; the cut
+/// stays, and the new templates do not bring back what the old ones put beyond it.
 #[test]
 fn an_update_adds_its_new_positives_as_templates() {
     let backbone = Backbone::builtin().unwrap();
@@ -699,6 +700,7 @@ fn an_update_adds_its_new_positives_as_templates() {
     head.templates = Some(hark::verify::Templates {
         cut: 30.0,
         words: vec![template.clone()],
+        added: 0,
     });
     let new = wavs("train/computer");
     let up = hark::train::update(
@@ -712,10 +714,29 @@ fn an_update_adds_its_new_positives_as_templates() {
     assert_eq!(t.cut, 30.0);
     assert_eq!(t.words[0], template);
     assert_eq!(t.words.len(), 1 + new.len(), "one template per new clip");
-    // Each new clip is at no distance from its own template.
+    assert_eq!(t.added, new.len(), "the new templates are marked as added");
+    // A new clip heard again: its distance to the training template alone…
     let clip = hark::wav::read_wav(&new[0]).unwrap();
     let span = hark::vad::locate_word(&clip).unwrap();
     let mut heard = vec![0.0; 16_000];
     heard.extend(&clip[..span.end]);
-    assert!(t.distance_of(&mut cepstra, &heard) < t.distance_of(&mut cepstra, &other));
+    let trained = hark::verify::Templates::distance_to(&t.words[..1], &mut cepstra, &heard);
+    assert!(trained.is_finite() && trained > 0.0, "{trained}");
+    // …is eased by its own template when the training template keeps it within the cut…
+    let within = hark::verify::Templates {
+        cut: trained * 1.2,
+        ..t.clone()
+    };
+    let eased = within.distance_of(&mut cepstra, &heard);
+    let all = hark::verify::Templates::distance_to(&t.words, &mut cepstra, &heard);
+    assert_eq!(eased, all);
+    assert!(eased < trained * 0.8, "{eased} against {trained}");
+    // …but not brought back from beyond it.
+    let beyond = hark::verify::Templates {
+        cut: trained * 0.9,
+        ..t.clone()
+    };
+    assert_eq!(beyond.distance_of(&mut cepstra, &heard), trained);
+    assert_eq!(beyond.check(&mut cepstra, 0.99, &heard), 0.0);
+    assert!(within.check(&mut cepstra, 0.99, &heard) > 0.98);
 }
