@@ -4,7 +4,8 @@
 # (get-background.sh's prompts, spoken words and music, the noise recordings and the
 # not-wake-words clips, in a fixed pseudo-random order), trains each word on its train-half
 # clips with that recording as the only --negative, and evaluates as benches/accuracy.sh does
-# (test halves; other keywords among the negatives, which this head never heard).
+# (test halves; other keywords among the negatives, which this head never heard), then on the
+# test halves of the recording's kinds of audio alone.
 # Usage: [SEED=N] benches/one_recording.sh DATA BG [WORD...]
 #   DATA = output of ../shared/data/unpack.sh, BG = output of ../shared/data/get-background.sh
 set -eu
@@ -28,6 +29,11 @@ for word in $WORDS; do
     $HARK eval --head "$work/$word.head" --positive "$positive" $negatives $COMMON $BACKGROUND \
         --split test -q > "$work/$word.eval"
     echo "$word: $(sed -n 2p "$work/$word.eval")"
+    # The same kinds of audio as the recording (test halves), without the other keywords: how
+    # far the held-out blocks' calibration holds on audio like the one it was made on.
+    $HARK eval --head "$work/$word.head" --positive "$positive" $COMMON $BACKGROUND \
+        --split test -q > "$work/$word.room.eval"
+    echo "  on the recording's kinds of audio alone: $(sed -n 2p "$work/$word.room.eval")"
     echo "  first threshold at <= 0.25 FA/h: $(awk '/^[0-9.]+\t/ && $3<=0.25 {print; exit}' "$work/$word.eval")"
     echo "  first threshold at <= 0.8 FA/h:  $(awk '/^[0-9.]+\t/ && $3<=0.8 {print; exit}' "$work/$word.eval")"
 done
