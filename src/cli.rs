@@ -181,6 +181,19 @@ enum Command {
         #[arg(value_name = "SCORE")]
         threshold: f32,
     },
+    /// Show what a head file holds: word, threshold, training, template check.
+    ///
+    /// The file is checked as `listen` checks it (magic, version, sizes, checksum). Also says
+    /// whether it fits the backbone in use (the built-in one, or `--backbone`), and whether
+    /// `hark update` (it needs FILE.replay) and `--rollback` (FILE.prev) can run on it.
+    Info {
+        /// Heads to describe (default: the built-in `computer` head); repeat for several.
+        #[arg(long = "head", value_name = "FILE")]
+        heads: Vec<PathBuf>,
+        /// One JSON object per line and head instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print a head's score for every 80 ms of a WAV file: `time<TAB>score`.
     ///
     /// `time` is the seconds of audio consumed when the score was produced; the first score
@@ -533,6 +546,13 @@ fn dispatch(cli: Cli) -> Result<()> {
             }
         }
         Command::SetThreshold { head, threshold } => set_threshold_cmd(&head, threshold),
+        Command::Info { heads, json } => {
+            let sha = match cli.backbone.as_deref() {
+                Some(p) => load_backbone(Some(p))?.sha256().to_string(),
+                None => hark::backbone::BUILTIN_SHA256.to_string(),
+            };
+            info_cmd(&heads, &sha, json)
+        }
         Command::Eval {
             head,
             positives,
@@ -616,6 +636,144 @@ fn set_threshold_cmd(path: &Path, threshold: f32) -> Result<()> {
         head.info.word
     );
     Ok(())
+}
+
+fn info_cmd(paths: &[PathBuf], backbone_sha256: &str, json: bool) -> Result<()> {
+    let builtin = [None];
+    let given: Vec<Option<&Path>> = paths.iter().map(|p| Some(p.as_path())).collect();
+    let mut out = std::io::stdout().lock();
+    for path in if paths.is_empty() {
+        &builtin[..]
+    } else {
+        &given
+    } {
+        let (head, name) = match path {
+            Some(p) => (Head::load(p, None)?, p.display().to_string()),
+            None => {
+                let name = "<built-in computer.head>";
+                (
+                    Head::from_bytes(BUILTIN_HEAD, Path::new(name))?,
+                    name.into(),
+                )
+            }
+        };
+        let fits = head.info.backbone_sha256 == backbone_sha256;
+        // Neither file exists for the built-in head (None).
+        let beside = |suffix: &str| path.map(|p| hark::atomic::beside(p, suffix).exists());
+        let (replay, previous) = (beside(".replay"), beside(".prev"));
+        let text = if json {
+            serde_json::json!({
+                "path": name,
+                "info": head.info,
+                "templates": head.templates.as_ref().map(|t| serde_json::json!({
+                    "count": t.words.len(),
+                    "added_by_updates": t.added,
+                    "cut": t.cut,
+                })),
+                "fits_backbone": fits,
+                "replay": replay,
+                "previous": previous,
+            })
+            .to_string()
+        } else {
+            describe(&head, &name, fits, replay, previous)
+        };
+        // A closed pipe (`hark info | head`) ends the output quietly.
+        if writeln!(out, "{text}").is_err() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// `hark info`'s text for one head.
+fn describe(
+    head: &Head,
+    name: &str,
+    fits: bool,
+    replay: Option<bool>,
+    previous: Option<bool>,
+) -> String {
+    let i = &head.info;
+    let t = &i.training;
+    let templates = match &head.templates {
+        Some(v) => format!(
+            "{} of the word ({} added by updates), cut {:.1}",
+            v.words.len(),
+            v.added,
+            v.cut
+        ),
+        None => "none (no template check)".into(),
+    };
+    let fits = if fits {
+        "fits the backbone in use"
+    } else {
+        "NOT the backbone in use: retrain the head for it"
+    };
+    fn yes_no(b: Option<bool>, yes: &'static str, no: &'static str) -> &'static str {
+        match b {
+            Some(true) => yes,
+            Some(false) => no,
+            None => "not for the built-in head (train your own with hark train)",
+        }
+    }
+    format!(
+        "{name}\n  word         {}\n  threshold    {:.4} (refractory {:.1} s)\n  network      \
+         {} embeddings × 96 → {} hidden → 1 (format {})\n  backbone     sha256 {} ({fits})\n  \
+         created      {}\n  trained on   {} positive clips, {} negative files ({:.2} h), seed \
+         {}, {} epochs\n  validation   miss {:.1} % at {:.2} false alarms/hour on {:.2} h held \
+         out (target {}/hour)\n  updates      {}\n  templates    {templates}\n  update       \
+         {}\n  rollback     {}",
+        i.word,
+        i.threshold,
+        i.refractory_seconds,
+        i.window,
+        i.hidden,
+        i.format,
+        i.backbone_sha256,
+        utc(i.created_unix),
+        t.positive_clips,
+        t.negative_files,
+        t.negative_seconds / 3600.0,
+        t.seed,
+        t.epochs,
+        t.validation_miss_rate * 100.0,
+        t.validation_fa_per_hour,
+        t.validation_negative_hours,
+        t.target_fa_per_hour,
+        t.updates,
+        yes_no(
+            replay,
+            "possible (its .replay manifest is beside it)",
+            "not possible: no .replay manifest beside it (hark train writes one)"
+        ),
+        yes_no(
+            previous,
+            "possible (its .prev version is beside it)",
+            "nothing to roll back to"
+        ),
+    )
+}
+
+/// `secs` since the Unix epoch as a UTC date and time, `YYYY-MM-DD HH:MM:SS UTC`.
+fn utc(secs: u64) -> String {
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    // Days to a civil date: March-based years of 146 097-day eras (proleptic Gregorian).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
 }
 
 fn train_cmd(backbone: &Backbone, opts: &TrainOptions, out: &Path) -> Result<()> {
@@ -1323,4 +1481,23 @@ fn write_csv(w: &mut impl Write, embeddings: &[Embedding]) -> std::io::Result<()
         writeln!(w)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::utc;
+
+    #[test]
+    fn utc_dates_match_python_datetime() {
+        // Values from `datetime.datetime.fromtimestamp(s, datetime.UTC)`.
+        for (secs, want) in [
+            (0, "1970-01-01 00:00:00 UTC"),
+            (951_782_400, "2000-02-29 00:00:00 UTC"),
+            (1_700_000_000, "2023-11-14 22:13:20 UTC"),
+            (1_796_083_200, "2026-12-01 00:00:00 UTC"),
+            (4_102_444_799, "2099-12-31 23:59:59 UTC"),
+        ] {
+            assert_eq!(utc(secs), want);
+        }
+    }
 }

@@ -317,6 +317,79 @@ fn train_says_when_no_negatives_were_held_out() {
     );
 }
 
+/// `hark info` reads the head's header back as it was written, and says what can be done with
+/// the file: update it (a .replay beside it), roll it back (a .prev).
+#[test]
+fn info_tells_what_a_head_holds_and_what_can_be_done_with_it() {
+    let text = |o: &std::process::Output| {
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout.clone()).unwrap()
+    };
+    let builtin = hark::head::Head::load(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/computer.head"),
+        None,
+    )
+    .unwrap();
+    let out = text(&hark(&["info"]));
+    let t = builtin.templates.as_ref().unwrap();
+    for want in [
+        "<built-in computer.head>".to_string(),
+        "word         computer".into(),
+        format!("threshold    {:.4}", builtin.info.threshold),
+        "(fits the backbone in use)".into(),
+        format!(
+            "templates    {} of the word (0 added by updates)",
+            t.words.len()
+        ),
+        "update       not for the built-in head".into(),
+    ] {
+        assert!(out.contains(&want), "{want:?} not in\n{out}");
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let head = dir.path().join("c.head");
+    let cache = dir.path().join("cache");
+    let o = train_small(&fixture("train/other"), &head, &cache);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let h = head.to_str().unwrap();
+    let out = text(&hark(&["info", "--head", h]));
+    for want in [
+        "updates      0",
+        "templates    none",
+        "update       possible",
+        "rollback     nothing to roll back to",
+    ] {
+        assert!(out.contains(want), "{want:?} not in\n{out}");
+    }
+    let speech = fixture("speech.wav");
+    let (s, c) = (speech.to_str().unwrap(), cache.to_str().unwrap());
+    let o = hark(&["update", "--head", h, "--negative", s, "--cache", c]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let json: serde_json::Value =
+        serde_json::from_str(&text(&hark(&["info", "--json", "--head", h]))).unwrap();
+    let loaded = hark::head::Head::load(&head, None).unwrap();
+    assert_eq!(
+        json["info"]["threshold"].as_f64().unwrap() as f32,
+        loaded.info.threshold
+    );
+    assert_eq!(json["info"]["training"]["updates"], 1);
+    assert_eq!(json["replay"], true);
+    assert_eq!(json["previous"], true);
+    assert_eq!(json["fits_backbone"], true);
+
+    // A damaged file: refused by name, as listen refuses it.
+    let bytes = std::fs::read(&head).unwrap();
+    let short = dir.path().join("short.head");
+    std::fs::write(&short, &bytes[..bytes.len() / 2]).unwrap();
+    let o = hark(&["info", "--head", short.to_str().unwrap()]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("short.head") && err.contains("truncated"),
+        "{err}"
+    );
+}
+
 #[test]
 fn update_then_rollback_restores_the_head() {
     let dir = tempfile::tempdir().unwrap();
