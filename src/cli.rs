@@ -608,12 +608,17 @@ fn load_backbone(path: Option<&Path>) -> Result<Backbone> {
 /// clips (see models/README.md).
 static BUILTIN_HEAD: &[u8] = include_bytes!("../models/computer.head");
 
+/// The built-in head, and the name messages give it.
+fn builtin_head() -> Result<(Head, &'static Path)> {
+    let origin = Path::new("<built-in computer.head>");
+    Ok((Head::from_bytes(BUILTIN_HEAD, origin)?, origin))
+}
+
 fn load_head(path: Option<&Path>, backbone: &Backbone) -> Result<Head> {
     match path {
         Some(p) => Head::load(p, Some(backbone.sha256())),
         None => {
-            let origin = Path::new("<built-in computer.head>");
-            let head = Head::from_bytes(BUILTIN_HEAD, origin)?;
+            let (head, origin) = builtin_head()?;
             head.check_backbone(backbone.sha256(), origin)?;
             Ok(head)
         }
@@ -639,24 +644,19 @@ fn set_threshold_cmd(path: &Path, threshold: f32) -> Result<()> {
 }
 
 fn info_cmd(paths: &[PathBuf], backbone_sha256: &str, json: bool) -> Result<()> {
-    let builtin = [None];
-    let given: Vec<Option<&Path>> = paths.iter().map(|p| Some(p.as_path())).collect();
-    let mut out = std::io::stdout().lock();
-    for path in if paths.is_empty() {
-        &builtin[..]
+    // None: the built-in head.
+    let heads: Vec<Option<&Path>> = if paths.is_empty() {
+        vec![None]
     } else {
-        &given
-    } {
-        let (head, name) = match path {
-            Some(p) => (Head::load(p, None)?, p.display().to_string()),
-            None => {
-                let name = "<built-in computer.head>";
-                (
-                    Head::from_bytes(BUILTIN_HEAD, Path::new(name))?,
-                    name.into(),
-                )
-            }
+        paths.iter().map(|p| Some(p.as_path())).collect()
+    };
+    let mut out = std::io::stdout().lock();
+    for path in heads {
+        let (head, origin) = match path {
+            Some(p) => (Head::load(p, None)?, p),
+            None => builtin_head()?,
         };
+        let name = origin.display().to_string();
         let fits = head.info.backbone_sha256 == backbone_sha256;
         // Neither file exists for the built-in head (None).
         let beside = |suffix: &str| path.map(|p| hark::atomic::beside(p, suffix).exists());
@@ -697,12 +697,7 @@ fn describe(
     let i = &head.info;
     let t = &i.training;
     let templates = match &head.templates {
-        Some(v) => format!(
-            "{} of the word ({} added by updates), cut {:.1}",
-            v.words.len(),
-            v.added,
-            v.cut
-        ),
+        Some(t) => templates_summary(t),
         None => "none (no template check)".into(),
     };
     let fits = if fits {
@@ -752,6 +747,16 @@ fn describe(
             "possible (its .prev version is beside it)",
             "nothing to roll back to"
         ),
+    )
+}
+
+/// A head's templates as `info` and `eval` describe them.
+fn templates_summary(t: &hark::verify::Templates) -> String {
+    format!(
+        "{} templates ({} added by updates), cut {:.1}",
+        t.words.len(),
+        t.added,
+        t.cut
     )
 }
 
@@ -1330,12 +1335,7 @@ fn eval_cmd(
         eprintln!("DET curve drawn to {}", p.display());
     }
     let check = match &head.templates {
-        Some(t) => format!(
-            "template check: {} templates ({} added by updates), cut {:.1}",
-            t.words.len(),
-            t.added,
-            t.cut
-        ),
+        Some(t) => format!("template check: {}", templates_summary(t)),
         None => "no template check".to_string(),
     };
     let mut text = format!(

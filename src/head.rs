@@ -529,23 +529,27 @@ mod tests {
         let back = Head::from_bytes(&bytes, Path::new("h")).unwrap();
         assert_eq!(back, h);
         assert_eq!(back.to_bytes(), bytes);
-        // A file cut inside the templates, checksum recomputed, is refused by its size.
+        // `body` with its checksum recomputed, read as `name`: the refusal's message.
+        let refusal = |mut body: Vec<u8>, name: &str| {
+            let sum = Sha256::digest(&body);
+            body.extend_from_slice(&sum);
+            Head::from_bytes(&body, Path::new(name))
+                .unwrap_err()
+                .to_string()
+        };
+        // A file cut inside the templates is refused by its size.
         let json_len = u32::from_le_bytes(bytes[9..13].try_into().unwrap()) as usize;
         let n_at = 13 + json_len;
         let n = u32::from_le_bytes(bytes[n_at..n_at + 4].try_into().unwrap()) as usize;
         let mut short = bytes[..n_at].to_vec();
         short.extend_from_slice(&((n - CEPSTRA) as u32).to_le_bytes());
         short.extend_from_slice(&bytes[n_at + 4..n_at + 4 + (n - CEPSTRA) * 4]);
-        let sum = Sha256::digest(&short);
-        short.extend_from_slice(&sum);
-        let err = Head::from_bytes(&short, Path::new("short.head"))
-            .unwrap_err()
-            .to_string();
+        let err = refusal(short, "short.head");
         assert!(
             err.contains("short.head") && err.contains("with its templates"),
             "{err}"
         );
-        // More added templates than templates, checksum recomputed, is refused too.
+        // More added templates than templates is refused too.
         let json = std::str::from_utf8(&bytes[13..n_at]).unwrap();
         assert!(json.contains(r#""added":1"#), "{json}");
         let json = json.replace(r#""added":1"#, r#""added":3"#);
@@ -553,11 +557,7 @@ mod tests {
         bad.extend_from_slice(&(json.len() as u32).to_le_bytes());
         bad.extend_from_slice(json.as_bytes());
         bad.extend_from_slice(&bytes[n_at..bytes.len() - 32]);
-        let sum = Sha256::digest(&bad);
-        bad.extend_from_slice(&sum);
-        let err = Head::from_bytes(&bad, Path::new("bad.head"))
-            .unwrap_err()
-            .to_string();
+        let err = refusal(bad, "bad.head");
         assert!(
             err.contains("bad.head") && err.contains("3 added templates of 2"),
             "{err}"

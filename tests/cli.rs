@@ -338,7 +338,7 @@ fn info_tells_what_a_head_holds_and_what_can_be_done_with_it() {
         format!("threshold    {:.4}", builtin.info.threshold),
         "(fits the backbone in use)".into(),
         format!(
-            "templates    {} of the word (0 added by updates)",
+            "templates    {} templates (0 added by updates)",
             t.words.len()
         ),
         "update       not for the built-in head".into(),

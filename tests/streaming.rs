@@ -153,7 +153,7 @@ fn embed_jobs_gives_each_job_its_streamed_embeddings_in_order() {
     let x = speech();
     let mut rng = Lcg(7);
     // 40 jobs (enough for the whole-sequence path): stretches of the speech of 0.3–4 s, their
-    // lengths in no order, some given with a wrong or no length hint.
+    // lengths in no order, some given with no length hint.
     let audio: Vec<Vec<f32>> = (0..40)
         .map(|_| {
             let len = rng.range(4_800, 64_000);
