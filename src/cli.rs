@@ -97,7 +97,9 @@ enum Command {
     ///
     /// Positive folders hold WAV clips of one utterance each with silence around it (0.5–10 s);
     /// negative folders hold any audio without the word (short clips or hours-long
-    /// recordings; other words are the best negatives). Embeddings are cached, so retraining
+    /// recordings; other words are the best negatives). A negative file that is also a
+    /// positive clip is left out, and a negative folder whose clips sound like the positives
+    /// is named in a warning. Embeddings are cached, so retraining
     /// on the same audio skips the backbone. With 8 or more usable clips the head also carries
     /// templates of the word from them: a detection far from them is dropped, one only just
     /// near enough must score higher to fire.

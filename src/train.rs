@@ -532,6 +532,13 @@ pub fn train(backbone: &Backbone, opts: &TrainOptions) -> Result<TrainReport> {
     if neg_files.is_empty() {
         return Err(Error::Data("no negative audio left to train on".into()));
     }
+    let word_templates = templates_of(&positives)?;
+    let sized: Vec<(PathBuf, usize)> = neg_files
+        .iter()
+        .zip(&neg_info)
+        .map(|(p, &(_, samples))| (p.clone(), samples))
+        .collect();
+    warnings.extend(word_in_negatives(&word_templates, &opts.word, &sized));
     // Held out for validation: 20 % of the negative files by name; in a folder where that
     // leaves none, 20 % of the longer recordings' blocks. One flag per block (files held out by
     // name, or kept whole, are one block).
@@ -838,7 +845,8 @@ pub fn train(backbone: &Backbone, opts: &TrainOptions) -> Result<TrainReport> {
     // Templates, their cut, and the threshold set again on the scores the check leaves, as
     // `listen` will act on them.
     let mut templates = None;
-    if let Some(words) = templates_of(&positives)? {
+    if word_templates.words.len() >= 8 {
+        let words = word_templates.words;
         let bar = progress(opts.progress, 0, "template check");
         let tick = |n: usize, total: usize| {
             bar.set_length(total as u64);
@@ -886,26 +894,162 @@ pub fn train(backbone: &Backbone, opts: &TrainOptions) -> Result<TrainReport> {
     })
 }
 
-/// Templates of the word (see [`crate::verify`]) from up to 240 training clips (not the
-/// validation ones); `None` with fewer than 8.
-fn templates_of(positives: &[Positive]) -> Result<Option<Vec<Vec<crate::verify::Cepstrum>>>> {
+/// Templates of the word cut from the training clips, and how near a recording of the word lies
+/// to them.
+struct WordTemplates {
+    /// Up to 240 templates (see [`crate::verify`]), from clips outside the validation split:
+    /// the head's.
+    words: Vec<Vec<crate::verify::Cepstrum>>,
+    /// Up to [`CHECK_TEMPLATES`] templates from all the clips (training clips first) that
+    /// [`word_in_negatives`] matches clips against.
+    check: Vec<Vec<crate::verify::Cepstrum>>,
+    /// The median distance of the clips that gave `check` to the others of `check`: how near
+    /// a recording of the word lies to templates not cut from it. `None` with fewer than 4.
+    typical: Option<f32>,
+}
+
+/// Templates [`word_in_negatives`] matches clips against: enough to find a recording's nearest
+/// few, at a fifth of the cost of all 240.
+const CHECK_TEMPLATES: usize = 48;
+
+/// [`WordTemplates`] of the positive clips, in file-name-hash order.
+fn templates_of(positives: &[Positive]) -> Result<WordTemplates> {
     const MOST: usize = 240;
     let mut cepstra = crate::verify::Cepstra::new();
-    let mut train: Vec<&Positive> = positives.iter().filter(|p| !p.validation).collect();
-    train.sort_by(|a, b| {
-        name_fraction(&a.path, "template").total_cmp(&name_fraction(&b.path, "template"))
+    let mut order: Vec<&Positive> = positives.iter().collect();
+    order.sort_by(|a, b| {
+        a.validation
+            .cmp(&b.validation)
+            .then(name_fraction(&a.path, "template").total_cmp(&name_fraction(&b.path, "template")))
     });
-    let mut words = Vec::new();
-    for p in train {
-        if words.len() >= MOST {
+    let (mut words, mut check) = (Vec::new(), Vec::new());
+    // The audio of the clips that gave `check`, up to just after the word.
+    let mut audio = Vec::new();
+    for p in order {
+        let for_head = !p.validation && words.len() < MOST;
+        if !for_head && check.len() >= CHECK_TEMPLATES {
             break;
         }
         let clip = read_wav(&p.path)?;
-        if let Some(t) = cepstra.template(&clip, p.span.start..p.span.end) {
+        let Some(t) = cepstra.template(&clip, p.span.start..p.span.end) else {
+            continue;
+        };
+        if check.len() < CHECK_TEMPLATES {
+            check.push(t.clone());
+            audio.push(until_after_word(clip, p.span));
+        }
+        if for_head {
             words.push(t);
         }
     }
-    Ok((words.len() >= 8).then_some(words))
+    let mut typical = None;
+    if check.len() >= 4 {
+        let mut d = on_cores(audio.len(), |cepstra, i| {
+            crate::verify::Templates::distance_to_others(&check, i, cepstra, &audio[i])
+        });
+        d.sort_by(f32::total_cmp);
+        typical = Some(d[d.len() / 2]);
+    }
+    Ok(WordTemplates {
+        words,
+        check,
+        typical,
+    })
+}
+
+/// A clip's audio up to 0.1 s after its word, where a detection of it would be checked.
+fn until_after_word(mut clip: Vec<f32>, span: Span) -> Vec<f32> {
+    clip.truncate(span.end + 1_600);
+    clip
+}
+
+/// `f(cepstra, i)` for every `i` below `n`, on every core (each with its own planned
+/// [`crate::verify::Cepstra`]), in order.
+fn on_cores<T: Send>(
+    n: usize,
+    f: impl Fn(&mut crate::verify::Cepstra, usize) -> T + Sync,
+) -> Vec<T> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let f = &f;
+    let parts: Vec<Vec<(usize, T)>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                scope.spawn(move || {
+                    let mut cepstra = crate::verify::Cepstra::new();
+                    (t..n)
+                        .step_by(threads)
+                        .map(|i| (i, f(&mut cepstra, i)))
+                        .collect()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a template-matching thread panicked"))
+            .collect()
+    });
+    let mut all: Vec<(usize, T)> = parts.into_iter().flatten().collect();
+    all.sort_unstable_by_key(|&(i, _)| i);
+    all.into_iter().map(|(_, x)| x).collect()
+}
+
+/// Clips checked per negative folder by [`word_in_negatives`].
+const CHECK_CLIPS: usize = 16;
+
+/// Warnings for negative folders that seem to hold recordings of the word itself, which would
+/// teach the head to ignore it. In each folder (the folder a file is in), up to
+/// [`CHECK_CLIPS`] clips of 0.5–10 s, in file-name-hash order, are matched against the
+/// templates; a folder is named when at least a quarter of those (and two or more) lie as near
+/// as a typical recording of the word ([`WordTemplates::typical`]): about half of a folder of
+/// the word's recordings do, and `benches/accuracy.sh`'s trainings name no folder for any of
+/// its three words (other keywords, not-wake-words, telephone prompts, spoken words).
+fn word_in_negatives(t: &WordTemplates, word: &str, files: &[(PathBuf, usize)]) -> Vec<String> {
+    let Some(typical) = t.typical else {
+        return Vec::new();
+    };
+    let subset = &t.check;
+    let mut folders: std::collections::BTreeMap<&Path, Vec<&PathBuf>> = Default::default();
+    for (path, samples) in files {
+        if (8_000..=160_000).contains(samples) {
+            let folder = path.parent().unwrap_or(Path::new(""));
+            folders.entry(folder).or_default().push(path);
+        }
+    }
+    // (clips checked, clips as near as the word) of a folder's clips.
+    let check = |cepstra: &mut crate::verify::Cepstra, mut paths: Vec<&PathBuf>| {
+        paths.sort_by(|a, b| {
+            name_fraction(a, "word check").total_cmp(&name_fraction(b, "word check"))
+        });
+        let (mut checked, mut near) = (0, 0);
+        for path in paths.into_iter().take(CHECK_CLIPS) {
+            let Ok(clip) = read_wav(path) else { continue };
+            let Ok(span) = locate_word(&clip) else {
+                continue;
+            };
+            let audio = until_after_word(clip, span);
+            checked += 1;
+            if crate::verify::Templates::distance_to(subset, cepstra, &audio) <= typical {
+                near += 1;
+            }
+        }
+        (checked, near)
+    };
+    let folders: Vec<(&Path, Vec<&PathBuf>)> = folders.into_iter().collect();
+    let counts = on_cores(folders.len(), |cepstra, i| {
+        check(cepstra, folders[i].1.clone())
+    });
+    let mut warnings = Vec::new();
+    for (i, (checked, near)) in counts.into_iter().enumerate() {
+        if near >= 2 && near * 4 >= checked {
+            warnings.push(format!(
+                "{near} of the {checked} clips checked in negative folder {} sound like \"{word}\" \
+                 (as near to its templates as your recordings of it); negatives must not hold the \
+                 trigger word, or the head learns to ignore it",
+                folders[i].0.display()
+            ));
+        }
+    }
+    warnings
 }
 
 /// Share of the validation copies the head detects that the template check keeps: the cut is

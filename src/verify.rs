@@ -72,6 +72,21 @@ impl Templates {
         distance(words, &cepstra.query(samples))
     }
 
+    /// [`Templates::distance_to`] leaving out `words[skip]`: how near the clip that template
+    /// was cut from lies to the others, as near as a recording of the word that gave no
+    /// template would lie to them all.
+    pub fn distance_to_others(
+        words: &[Vec<Cepstrum>],
+        skip: usize,
+        cepstra: &mut Cepstra,
+        samples: &[f32],
+    ) -> f32 {
+        let query = cepstra.query(samples);
+        let mut nearest = Nearest::new(&query);
+        nearest.add(&words[..skip.min(words.len())], None);
+        nearest.add(words.get(skip + 1..).unwrap_or_default(), None)
+    }
+
     /// The score of a candidate scoring `score` whose audio ends `samples` (at most the last
     /// [`QUERY_SAMPLES`] are read), after the check: [`checked_score`] of its distance.
     pub fn check(&self, cepstra: &mut Cepstra, score: f32, samples: &[f32]) -> f32 {
@@ -447,6 +462,47 @@ mod tests {
         for e in [0.0, all, trained, f32::INFINITY] {
             assert!(t.judged(&query, Some(e)) >= all);
         }
+    }
+
+    #[test]
+    fn a_clip_is_measured_against_the_templates_of_the_others() {
+        // Six "recordings": tones gliding from different pitches.
+        let clip = |i: usize| -> Vec<f32> {
+            (0..8_000)
+                .map(|n| {
+                    let t = n as f32 / 16_000.0;
+                    let f = 300.0 + 150.0 * i as f32 + 400.0 * t;
+                    0.3 * (std::f32::consts::TAU * f * t).sin()
+                })
+                .collect()
+        };
+        let mut cepstra = Cepstra::new();
+        let words: Vec<Vec<Cepstrum>> = (0..6).map(|i| cepstra.of(&clip(i))).collect();
+        let samples = clip(2);
+        let query = cepstra.query(&samples);
+        // Against all of them it meets itself at no cost; without itself, the other five.
+        assert_eq!(
+            Templates::distance_to(&words, &mut cepstra, &samples),
+            distance(&words, &query)
+        );
+        let mut others = words.clone();
+        others.remove(2);
+        let d = Templates::distance_to_others(&words, 2, &mut cepstra, &samples);
+        assert_eq!(d, distance(&others, &query));
+        assert!(d > distance(&words, &query));
+        // The first and the last can be left out too; past the end, none is.
+        for skip in [0, 5] {
+            let mut others = words.clone();
+            others.remove(skip);
+            assert_eq!(
+                Templates::distance_to_others(&words, skip, &mut cepstra, &samples),
+                distance(&others, &query)
+            );
+        }
+        assert_eq!(
+            Templates::distance_to_others(&words, 6, &mut cepstra, &samples),
+            distance(&words, &query)
+        );
     }
 
     fn all_of(templates: &[Vec<Cepstrum>], query: &[Cepstrum]) -> f32 {

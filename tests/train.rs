@@ -160,6 +160,27 @@ fn bad_training_input_gets_clear_errors() {
             .any(|w| w.contains("named like the trigger word"))
     );
 
+    // Other recordings of the word in a negative folder: not the same files, but as near to
+    // the word's templates as the positives are to one another; the folder is named. The
+    // fixture's own negatives (not-wake-words, a minute of speech) raise no warning.
+    let mut o = options(1);
+    let report = train(&backbone, &o).unwrap();
+    assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+    o.negatives.push(fixture("train/unsorted"));
+    let report = train(&backbone, &o).unwrap();
+    let named: Vec<&String> = report
+        .warnings
+        .iter()
+        .filter(|w| w.contains("sound like \"computer\""))
+        .collect();
+    assert_eq!(named.len(), 1, "{:?}", report.warnings);
+    assert!(
+        named[0].contains("unsorted") && named[0].contains("of the 3 clips checked"),
+        "{}",
+        named[0]
+    );
+    assert!(!named[0].contains("other"), "{}", named[0]);
+
     let mut o = options(1);
     o.negatives = vec![dir.path().join("missing")];
     let err = train(&backbone, &o).unwrap_err().to_string();
