@@ -957,9 +957,11 @@ fn templates_of(positives: &[Positive]) -> Result<WordTemplates> {
     })
 }
 
-/// A clip's audio up to 0.1 s after its word, where a detection of it would be checked.
+/// The audio the template check would match for a detection of a clip's word: the last
+/// [`crate::verify::QUERY_SAMPLES`] up to 0.1 s after the word.
 fn until_after_word(mut clip: Vec<f32>, span: Span) -> Vec<f32> {
     clip.truncate(span.end + 1_600);
+    clip.drain(..clip.len().saturating_sub(crate::verify::QUERY_SAMPLES));
     clip
 }
 
