@@ -533,12 +533,12 @@ pub fn train(backbone: &Backbone, opts: &TrainOptions) -> Result<TrainReport> {
         return Err(Error::Data("no negative audio left to train on".into()));
     }
     let word_templates = templates_of(&positives)?;
-    let sized: Vec<(PathBuf, usize)> = neg_files
-        .iter()
-        .zip(&neg_info)
-        .map(|(p, &(_, samples))| (p.clone(), samples))
-        .collect();
-    warnings.extend(word_in_negatives(&word_templates, &opts.word, &sized));
+    let lengths = neg_info.iter().map(|&(_, samples)| samples);
+    warnings.extend(word_in_negatives(
+        &word_templates,
+        &opts.word,
+        neg_files.iter().zip(lengths),
+    ));
     // Held out for validation: 20 % of the negative files by name; in a folder where that
     // leaves none, 20 % of the longer recordings' blocks. One flag per block (files held out by
     // name, or kept whole, are one block).
@@ -1005,15 +1005,23 @@ const CHECK_CLIPS: usize = 16;
 /// as a typical recording of the word ([`WordTemplates::typical`]): about half of a folder of
 /// the word's recordings do, and `benches/accuracy.sh`'s trainings name no folder for any of
 /// its three words (other keywords, not-wake-words, telephone prompts, spoken words).
-fn word_in_negatives(t: &WordTemplates, word: &str, files: &[(PathBuf, usize)]) -> Vec<String> {
+/// `files` are the negative files with their lengths in samples at 16 kHz.
+fn word_in_negatives<'a>(
+    t: &WordTemplates,
+    word: &str,
+    files: impl Iterator<Item = (&'a PathBuf, usize)>,
+) -> Vec<String> {
     let Some(typical) = t.typical else {
         return Vec::new();
     };
     let subset = &t.check;
     let mut folders: std::collections::BTreeMap<&Path, Vec<&PathBuf>> = Default::default();
     for (path, samples) in files {
-        if (8_000..=160_000).contains(samples) {
-            let folder = path.parent().unwrap_or(Path::new(""));
+        if (8_000..=160_000).contains(&samples) {
+            let folder = path
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
             folders.entry(folder).or_default().push(path);
         }
     }
