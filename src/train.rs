@@ -1014,10 +1014,9 @@ fn word_in_negatives<'a>(
     let Some(typical) = t.typical else {
         return Vec::new();
     };
-    let subset = &t.check;
     let mut folders: std::collections::BTreeMap<&Path, Vec<&PathBuf>> = Default::default();
     for (path, samples) in files {
-        if (8_000..=160_000).contains(&samples) {
+        if crate::vad::CLIP_SAMPLES.contains(&samples) {
             let folder = path
                 .parent()
                 .filter(|d| !d.as_os_str().is_empty())
@@ -1025,29 +1024,29 @@ fn word_in_negatives<'a>(
             folders.entry(folder).or_default().push(path);
         }
     }
-    // (clips checked, clips as near as the word) of a folder's clips.
-    let check = |cepstra: &mut crate::verify::Cepstra, mut paths: Vec<&PathBuf>| {
-        paths.sort_by(|a, b| {
-            name_fraction(a, "word check").total_cmp(&name_fraction(b, "word check"))
-        });
+    // (clips checked, clips as near as the word) of a folder's clips, in name-hash order.
+    let check = |cepstra: &mut crate::verify::Cepstra, paths: &[&PathBuf]| {
         let (mut checked, mut near) = (0, 0);
-        for path in paths.into_iter().take(CHECK_CLIPS) {
+        for path in paths.iter().take(CHECK_CLIPS) {
             let Ok(clip) = read_wav(path) else { continue };
             let Ok(span) = locate_word(&clip) else {
                 continue;
             };
             let audio = until_after_word(clip, span);
             checked += 1;
-            if crate::verify::Templates::distance_to(subset, cepstra, &audio) <= typical {
+            if crate::verify::Templates::distance_to(&t.check, cepstra, &audio) <= typical {
                 near += 1;
             }
         }
         (checked, near)
     };
-    let folders: Vec<(&Path, Vec<&PathBuf>)> = folders.into_iter().collect();
-    let counts = on_cores(folders.len(), |cepstra, i| {
-        check(cepstra, folders[i].1.clone())
-    });
+    let mut folders: Vec<(&Path, Vec<&PathBuf>)> = folders.into_iter().collect();
+    for (_, paths) in &mut folders {
+        paths.sort_by(|a, b| {
+            name_fraction(a, "word check").total_cmp(&name_fraction(b, "word check"))
+        });
+    }
+    let counts = on_cores(folders.len(), |cepstra, i| check(cepstra, &folders[i].1));
     let mut warnings = Vec::new();
     for (i, (checked, near)) in counts.into_iter().enumerate() {
         if near >= 2 && near * 4 >= checked {
@@ -1129,52 +1128,36 @@ fn measure_distances(
         }
     }
     let work: Vec<_> = by_job.into_iter().collect();
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let done = std::sync::atomic::AtomicUsize::new(0);
     // Where each clip's embeddings start in its job's: a block's range, or all of them.
     let offsets: Vec<u64> = clips
         .iter()
         .map(|c| c.range.map_or(0, |[start, _]| start as u64))
         .collect();
-    let (work, done, offsets) = (&work, &done, &offsets);
-    let measured: Vec<Vec<Measured>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                scope.spawn(move || -> Result<Vec<Measured>> {
-                    let mut cepstra = crate::verify::Cepstra::new();
-                    let mut out = Vec::new();
-                    for (job, parts) in work.iter().skip(t).step_by(threads) {
-                        let samples = (jobs[*job].make)()?;
-                        for (ci, windows) in parts {
-                            let offset = offsets[*ci];
-                            let d = windows.iter().map(|&k| {
-                                let at =
-                                    crate::embedder::samples_at_embedding(offset + u64::from(k));
-                                let end = (at as usize).min(samples.len());
-                                let audio = &samples[..end];
-                                (
-                                    k,
-                                    crate::verify::Templates::distance_to(
-                                        words,
-                                        &mut cepstra,
-                                        audio,
-                                    ),
-                                )
-                            });
-                            out.push((*ci, d.collect()));
-                        }
-                        let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-                        tick(n, work.len());
-                    }
-                    Ok(out)
-                })
+    let measured = on_cores(work.len(), |cepstra, w| -> Result<Vec<Measured>> {
+        let (job, parts) = &work[w];
+        let samples = (jobs[*job].make)()?;
+        let out = parts
+            .iter()
+            .map(|(ci, windows)| {
+                let offset = offsets[*ci];
+                let d = windows.iter().map(|&k| {
+                    let at = crate::embedder::samples_at_embedding(offset + u64::from(k));
+                    let audio = &samples[..(at as usize).min(samples.len())];
+                    (
+                        k,
+                        crate::verify::Templates::distance_to(words, cepstra, audio),
+                    )
+                });
+                (*ci, d.collect())
             })
             .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("a template-check thread panicked"))
-            .collect::<Result<_>>()
-    })?;
+        let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        tick(n, work.len());
+        Ok(out)
+    })
+    .into_iter()
+    .collect::<Result<Vec<_>>>()?;
     for (ci, d) in measured.into_iter().flatten() {
         clips[ci].distances = d;
     }
