@@ -14,10 +14,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use hark::backbone::embedder::embed_samples;
 use hark::backbone::{Backbone, EMBEDDING_DIM};
-use hark::embedder::embed_samples;
-use hark::frontend::{self, FrameStream, GROUP_FRAMES, MelSpec};
-use hark::listen::process_cpu_seconds;
+use hark::features::mel::{self as frontend, FrameStream, GROUP_FRAMES, MelSpec};
+use hark::memory::process_cpu_seconds;
 
 /// FLOPs of the streaming backbone per 80 ms hop, as `benches/flops.py` counts them from the
 /// graph (2·Cout·Cin·kt·kf·Fout per new time column of every convolution).
@@ -90,7 +90,7 @@ fn main() {
     let mut audio = Vec::with_capacity(target);
     'fill: loop {
         for p in &sources {
-            audio.extend(hark::wav::read_wav(p).expect("readable WAV"));
+            audio.extend(hark::audio::wav::read_wav(p).expect("readable WAV"));
             if audio.len() >= target {
                 break 'fill;
             }
@@ -99,8 +99,8 @@ fn main() {
     audio.truncate(target);
     let dir = tempfile::tempdir().unwrap();
     let wav_path = dir.path().join("long.wav");
-    hark::wav::write_wav(&wav_path, &audio, 16_000).unwrap();
-    let audio = hark::wav::read_wav(&wav_path).unwrap();
+    hark::audio::wav::write_wav(&wav_path, &audio, 16_000).unwrap();
+    let audio = hark::audio::wav::read_wav(&wav_path).unwrap();
     let secs = audio.len() as f64 / 16_000.0;
     println!(
         "audio: {:.1} min from {} file(s)",
@@ -178,10 +178,10 @@ fn main() {
     // The template check the bundled head runs on each candidate (a score of at least 0.5):
     // cepstra of the last 1.9 s and the match against every template, on 50 stretches of the
     // audio.
-    let head = hark::head::Head::load(&root.join("models/computer.head"), None).unwrap();
+    let head = hark::model::head::Head::load(&root.join("models/computer.head"), None).unwrap();
     if let Some(templates) = &head.templates {
-        let mut cepstra = hark::verify::Cepstra::new();
-        let q = hark::verify::QUERY_SAMPLES;
+        let mut cepstra = hark::features::cepstra::Cepstra::new();
+        let q = hark::model::templates::QUERY_SAMPLES;
         let starts: Vec<usize> = (0..50).map(|i| i * (audio.len() - q) / 50).collect();
         let t = Instant::now();
         for &s in &starts {
@@ -198,7 +198,7 @@ fn main() {
     let out = dir.path().join("e.npy");
     let cpu0 = process_cpu_seconds();
     let t = Instant::now();
-    let samples = hark::wav::read_wav(&wav_path).unwrap();
+    let samples = hark::audio::wav::read_wav(&wav_path).unwrap();
     let embeddings = embed_samples(&backbone, &samples).unwrap();
     let flat: Vec<f32> = embeddings.iter().flatten().copied().collect();
     hark::npy::write(&out, &flat, embeddings.len(), EMBEDDING_DIM).unwrap();

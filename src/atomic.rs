@@ -13,7 +13,7 @@ pub fn write(path: &Path, fill: impl FnOnce(&mut File) -> std::io::Result<()>) -
     replace(path, fill, true)
 }
 
-/// Writes `bytes` to `path` by the same rename as [`write`] but without waiting for the disk
+/// Writes `bytes` to `path` by the same rename as [`write`](fn@write) but without waiting for the disk
 /// (no fsync): other processes see the old file or the new one, never a torn one, but after a
 /// power loss the new file may be empty or partly written. Only for files whose reader checks
 /// them and can remake them, such as the embedding cache's entries (CRC-checked and recomputed

@@ -4,13 +4,16 @@
 
 use std::path::PathBuf;
 
+use crate::audio::wav::read_wav;
 use crate::backbone::Backbone;
-use crate::dataset::{Cache, Job, Split, cache_key, embed_jobs, hash_file, wav_files};
-use crate::detect::fire_indices;
-use crate::embedder::samples_at_embedding;
-use crate::head::{HEAD_WINDOW, Head, score_all};
-use crate::train::noise_scale;
-use crate::wav::read_wav;
+use crate::data::cache::{Cache, cache_key};
+use crate::data::folders::{Split, hash_file, wav_files};
+use crate::data::jobs::{Job, embed_jobs};
+use crate::data::prep::noise_scale;
+use crate::metrics::{false_alarms_per_hour, fire_indices, miss_rate};
+use crate::model::head::{Head, score_all};
+use crate::progress::Progress;
+use crate::timeline::{HEAD_WINDOW, refractory_hops, samples_at_embedding};
 use crate::{Error, Result};
 
 /// Silence before each clip in a positive stream (s).
@@ -86,7 +89,7 @@ pub fn evaluate(
     head: &Head,
     data: &EvalData,
     cache: &Cache,
-    tick: &(dyn Fn(&str, usize, usize) + Sync),
+    progress: &dyn Progress,
 ) -> Result<EvalReport> {
     let EvalData {
         positives,
@@ -102,7 +105,7 @@ pub fn evaluate(
     let mut neg_samples = Vec::new();
     let neg_files: Vec<PathBuf> = wav_files(negatives, split)?
         .into_iter()
-        .filter(|p| match crate::wav::WavFile::open(p) {
+        .filter(|p| match crate::audio::wav::WavFile::open(p) {
             Ok(w) => {
                 negative_hours += w.info().seconds() / 3600.0;
                 neg_samples.push(w.info().samples_at_16k());
@@ -132,7 +135,9 @@ pub fn evaluate(
     let mut jobs = Vec::new();
     // Negative files, padded as in training so their cache entries are shared.
     for ((path, hash), &samples) in neg_files.iter().zip(&neg_hashes).zip(&neg_samples) {
-        jobs.push(crate::train::negative_job(backbone, path, hash, samples));
+        jobs.push(crate::data::prep::negative_job(
+            backbone, path, hash, samples,
+        ));
     }
     let n_neg = jobs.len();
     // Positive streams: clean, then mixed with the negatives' audio (cycled) at 10 dB.
@@ -147,7 +152,7 @@ pub fn evaluate(
     } else {
         let files: Vec<PathBuf> = wav_files(background, split)?
             .into_iter()
-            .filter(|p| crate::wav::WavFile::open(p).is_ok_and(|w| w.info().frames > 0))
+            .filter(|p| crate::audio::wav::WavFile::open(p).is_ok_and(|w| w.info().frames > 0))
             .collect();
         if files.is_empty() {
             return Err(Error::Data(format!(
@@ -207,15 +212,16 @@ pub fn evaluate(
     }
     let done = std::sync::atomic::AtomicUsize::new(0);
     let total = jobs.len();
+    progress.begin("embedding audio", total);
     let embedded = embed_jobs(backbone, cache, &jobs, &|| {
-        tick(
-            "embedding audio",
+        progress.at(
             done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1,
             total,
         )
     })?;
+    progress.end();
 
-    let refractory = (f64::from(head.info.refractory_seconds) / 0.08).ceil() as usize;
+    let refractory = refractory_hops(head.info.refractory_seconds);
     let mut neg_scores: Vec<Vec<f32>> = embedded[..n_neg]
         .iter()
         .map(|e| score_all(head, e))
@@ -228,8 +234,8 @@ pub fn evaluate(
     if let Some(t) = &head.templates {
         let mut all: Vec<&mut Vec<f32>> =
             neg_scores.iter_mut().chain(pos_scores.iter_mut()).collect();
-        let from = crate::verify::MIN_SCORE.min(head.info.threshold);
-        gate_streams(t, &jobs, &mut all, from, tick)?;
+        let from = crate::model::templates::MIN_SCORE.min(head.info.threshold);
+        gate_streams(t, &jobs, &mut all, from, progress)?;
     }
     // Each positive clip's best score inside its hit window, clean and noisy, and how long
     // after the word's end the first score at the threshold came.
@@ -256,22 +262,15 @@ pub fn evaluate(
             }
         }
     }
-    let fa = |t: f32| -> f64 {
-        let n: usize = neg_scores
-            .iter()
-            .map(|s| fire_indices(s, t, refractory).len())
-            .sum();
-        n as f64 / negative_hours.max(1e-9)
-    };
-    let miss_of =
-        |v: &Vec<f32>, t: f32| v.iter().filter(|&&b| b < t).count() as f64 / v.len().max(1) as f64;
+    let fa = |t: f32| false_alarms_per_hour(&neg_scores, negative_hours, t, refractory);
+    let miss_of = |v: &Vec<f32>, t: f32| miss_rate(v, t);
     let miss = |t: f32| (miss_of(&best[0], t) + miss_of(&best[1], t)) / 2.0;
     // Logits -4 to 14 in steps of 0.08, up to where f32 scores stop resolving (≈ 1 − 1e-6), so
     // a head whose loudest false alarm scores 0.99999 still shows where it falls silent; steps
     // that round to the same f32 threshold are listed once.
     let mut curve: Vec<(f32, f64, f64)> = (0..=225)
         .map(|i| {
-            let t = crate::head::sigmoid(-4.0 + i as f32 * 0.08);
+            let t = crate::model::logit::sigmoid(-4.0 + i as f32 * 0.08);
             (t, miss(t), fa(t))
         })
         .collect();
@@ -285,10 +284,10 @@ pub fn evaluate(
                 .iter()
                 .enumerate()
                 .max_by(|a, b| a.1.total_cmp(b.1))?;
-            let end = samples_at_embedding(crate::detect::embedding_of_score(i) as u64);
+            let end = samples_at_embedding(crate::timeline::embedding_of_score(i) as u64);
             Some(NegativePeak {
                 path: path.clone(),
-                seconds: (end as f64 / 16_000.0 - crate::train::PRE_PAD).max(0.0),
+                seconds: (end as f64 / 16_000.0 - crate::data::prep::PRE_PAD).max(0.0),
                 score,
                 alarms: fire_indices(scores, t, refractory).len(),
             })
@@ -318,7 +317,7 @@ struct Placed {
     clip: Vec<f32>,
     /// First sample of the clip in the stream.
     start: usize,
-    /// Where the word is in the stream (by [`crate::vad`]; the whole clip when it finds none).
+    /// Where the word is in the stream (by [`crate::audio::vad`]; the whole clip when it finds none).
     word: std::ops::Range<usize>,
 }
 
@@ -330,7 +329,7 @@ fn place_clips(paths: &[PathBuf]) -> Result<(Vec<Placed>, usize)> {
     for p in paths {
         let clip = read_wav(p)?;
         let start = at + (BEFORE * 16_000.0) as usize;
-        let word = match crate::vad::locate_word(&clip) {
+        let word = match crate::audio::vad::locate_word(&clip) {
             Ok(span) => start + span.start..start + span.end,
             Err(_) => start..start + clip.len(),
         };
@@ -412,69 +411,16 @@ fn mix_at_snr(x: &[f32], clips: &[Placement], bg: &[f32]) -> Vec<f32> {
         .collect()
 }
 
-/// Draws the DET curve of `report` (miss rate against false alarms per hour, the head's
-/// threshold marked) as an SVG file, written atomically.
-pub fn plot_det(report: &EvalReport, word: &str, path: &std::path::Path) -> Result<()> {
-    use plotters::prelude::*;
-    let fail = |e: String| Error::Output {
-        path: path.to_path_buf(),
-        problem: format!("cannot draw the DET curve ({e})"),
-    };
-    let max_fa = 10.0;
-    let points: Vec<(f64, f64)> = report
-        .curve
-        .iter()
-        .rev()
-        .filter(|(_, _, fa)| *fa <= max_fa)
-        .map(|(_, miss, fa)| (*fa, miss * 100.0))
-        .collect();
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (720, 480)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| fail(e.to_string()))?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(
-                format!(
-                    "{word}: {} clips, {:.2} h of negatives",
-                    report.clips, report.negative_hours
-                ),
-                ("sans-serif", 20),
-            )
-            .margin(15)
-            .x_label_area_size(45)
-            .y_label_area_size(55)
-            .build_cartesian_2d(0f64..max_fa, 0f64..100f64)
-            .map_err(|e| fail(e.to_string()))?;
-        chart
-            .configure_mesh()
-            .x_desc("false alarms per hour")
-            .y_desc("miss rate (%)")
-            .draw()
-            .map_err(|e| fail(e.to_string()))?;
-        chart
-            .draw_series(LineSeries::new(points, BLUE.stroke_width(2)))
-            .map_err(|e| fail(e.to_string()))?;
-        if report.fa_per_hour <= max_fa {
-            let at = (report.fa_per_hour, report.miss_rate * 100.0);
-            chart
-                .draw_series(std::iter::once(Circle::new(at, 5, RED.filled())))
-                .map_err(|e| fail(e.to_string()))?;
-        }
-        root.present().map_err(|e| fail(e.to_string()))?;
-    }
-    crate::atomic::write_bytes(path, svg.as_bytes())
-}
-
 /// Gates each stream's scores from `from` up with `templates` (see
-/// [`crate::verify::Templates::gate_all`]);
+/// [`crate::model::templates::Templates::gate_all`]);
 /// `scores[i]` belongs to `jobs[i]`, whose audio is made again only when it has a candidate.
 /// On every core.
 fn gate_streams(
-    templates: &crate::verify::Templates,
+    templates: &crate::model::templates::Templates,
     jobs: &[Job],
     scores: &mut [&mut Vec<f32>],
     from: f32,
-    tick: &(dyn Fn(&str, usize, usize) + Sync),
+    progress: &dyn Progress,
 ) -> Result<()> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut work: Vec<(usize, &mut Vec<f32>)> = scores
@@ -487,7 +433,8 @@ fn gate_streams(
     let total = work.len();
     let done = std::sync::atomic::AtomicUsize::new(0);
     let done = &done;
-    std::thread::scope(|scope| {
+    progress.begin("checking candidates against the templates", total);
+    let result = std::thread::scope(|scope| {
         let handles: Vec<_> = work
             .chunks_mut(per)
             .map(|part| {
@@ -496,7 +443,7 @@ fn gate_streams(
                         let samples = (jobs[*i].make)()?;
                         templates.gate_all(s, &samples, from);
                         let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-                        tick("checking candidates against the templates", n, total);
+                        progress.at(n, total);
                     }
                     Ok(())
                 })
@@ -505,13 +452,15 @@ fn gate_streams(
         handles
             .into_iter()
             .try_for_each(|h| h.join().expect("a gating thread panicked"))
-    })
+    });
+    progress.end();
+    result
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::train::mean_power as power;
+    use crate::data::prep::mean_power as power;
 
     /// Two real clips 40 dB apart in level, real speech as the background: each word ends up
     /// 10 dB above the background under it, and the background follows each clip's level.
@@ -530,7 +479,7 @@ mod tests {
         let mut placements = Vec::new();
         for clip in [&loud, &quiet] {
             let start = x.len();
-            let span = crate::vad::locate_word(clip).unwrap();
+            let span = crate::audio::vad::locate_word(clip).unwrap();
             x.extend_from_slice(clip);
             placements.push(Placement {
                 clip: start..x.len(),

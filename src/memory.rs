@@ -81,3 +81,14 @@ fn page_out_code() {
         }
     }
 }
+
+/// CPU seconds (user + system) this process has used so far, from `/proc/self/stat`
+/// (Linux; `None` elsewhere). Feeds `listen --stats` and the benchmarks.
+pub fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let after = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    // USER_HZ is 100 on every Linux configuration hark targets.
+    Some(ticks / 100.0)
+}

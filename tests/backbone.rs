@@ -3,8 +3,8 @@
 mod common;
 
 use common::{fixture, max_abs_diff, npy_rows, speech};
+use hark::backbone::embedder::embed_samples;
 use hark::backbone::{BUILTIN_SHA256, Backbone, embedding_count};
-use hark::embedder::embed_samples;
 
 #[test]
 fn embeddings_match_onnxruntime_within_1e4() {
@@ -81,7 +81,7 @@ fn short_audio_yields_no_embeddings() {
 #[test]
 fn windowed_reference_matches_onnxruntime() {
     let want = npy_rows("embeddings_ref.npy");
-    let frames = hark::frontend::frames(&mut hark::frontend::MelSpec::new(), &speech());
+    let frames = hark::features::mel::frames(&mut hark::features::mel::MelSpec::new(), &speech());
     let got = Backbone::builtin()
         .unwrap()
         .windowed()
@@ -95,7 +95,7 @@ fn windowed_reference_matches_onnxruntime() {
 
 #[test]
 fn stream_reset_starts_over() {
-    let frames = hark::frontend::frames(&mut hark::frontend::MelSpec::new(), &speech());
+    let frames = hark::features::mel::frames(&mut hark::features::mel::MelSpec::new(), &speech());
     let backbone = Backbone::builtin().unwrap();
     let mut stream = backbone.stream().unwrap();
     let mut first = Vec::new();

@@ -1,5 +1,5 @@
 //! The audio callback never allocates: a counting global allocator watches
-//! [`hark::capture::Feed::push`] for every sample format, including a full ring.
+//! [`hark::audio::capture::Feed::push`] for every sample format, including a full ring.
 //!
 //! Only the test's own thread is counted: the test harness's threads may allocate at any time
 //! (a loaded machine once gave 4 such allocations in CI).
@@ -43,7 +43,7 @@ static GLOBAL: Counting = Counting;
 
 #[test]
 fn the_callback_does_not_allocate() {
-    let intake = hark::capture::Intake::new();
+    let intake = hark::audio::capture::Intake::new();
     let mut feed = intake.feed(2).unwrap();
     let i16s: Vec<i16> = (0..960).map(|i| (i * 31) as i16).collect();
     let f32s: Vec<f32> = (0..960).map(|i| (i as f32 / 960.0) - 0.5).collect();

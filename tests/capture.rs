@@ -2,8 +2,8 @@
 //! overrun accounting of the ring the audio callback writes into.
 
 use cpal::{FromSample, I24, Sample, U24};
-use hark::capture::{Intake, RING_SLOTS};
-use hark::resample::Resampler;
+use hark::audio::capture::{Intake, RING_SLOTS};
+use hark::audio::resample::Resampler;
 
 fn sine(n: usize, rate: f64, freq: f64, amp: f64) -> Vec<f64> {
     (0..n)

@@ -178,7 +178,7 @@ fn score_prints_one_line_per_hop_from_the_first_full_window() {
     assert!((lines[0].0 - 2.02).abs() < 1e-9, "{:?}", lines[0]);
     // Embedding k is out once 1280·(k+9) + 1632 samples are in: 239 of them in 318 720
     // samples, 224 scores.
-    let samples = hark::wav::read_wav(std::path::Path::new(&demo()))
+    let samples = hark::audio::wav::read_wav(std::path::Path::new(&demo()))
         .unwrap()
         .len();
     assert_eq!(samples, 318_720);
@@ -250,7 +250,7 @@ fn train_refuses_background_folders_without_usable_audio() {
     let quiet = dir.path().join("too-short");
     std::fs::create_dir(&quiet).unwrap();
     // Half a second of audio: too short to mix into a clip.
-    hark::wav::write_wav(&quiet.join("blip.wav"), &vec![0.01f32; 8_000], 16_000).unwrap();
+    hark::audio::wav::write_wav(&quiet.join("blip.wav"), &vec![0.01f32; 8_000], 16_000).unwrap();
     train_fails_keeping_the_old_head(
         dir.path(),
         &[
@@ -325,7 +325,7 @@ fn info_tells_what_a_head_holds_and_what_can_be_done_with_it() {
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         String::from_utf8(o.stdout.clone()).unwrap()
     };
-    let builtin = hark::head::Head::load(
+    let builtin = hark::model::head::Head::load(
         &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/computer.head"),
         None,
     )
@@ -367,7 +367,7 @@ fn info_tells_what_a_head_holds_and_what_can_be_done_with_it() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let json: serde_json::Value =
         serde_json::from_str(&text(&hark(&["info", "--json", "--head", h]))).unwrap();
-    let loaded = hark::head::Head::load(&head, None).unwrap();
+    let loaded = hark::model::head::Head::load(&head, None).unwrap();
     assert_eq!(
         json["info"]["threshold"].as_f64().unwrap() as f32,
         loaded.info.threshold

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{Lcg, fixture, max_abs_diff, npy_rows, speech};
-use hark::frontend::{self, MelFrame, MelSpec, Mfcc, N_MELS};
+use hark::features::mel::{self as frontend, MelFrame, MelSpec, Mfcc, N_MELS};
 use tract_onnx::prelude::*;
 
 /// The mel model as the reference implementation: one call on the whole input, dB output.
@@ -140,7 +140,7 @@ fn mfcc_refuses_impossible_sizes() {
 #[test]
 fn speech_fixture_is_what_the_script_describes() {
     // Guards the other tests against a silently replaced fixture.
-    let info = hark::wav::WavFile::open(&fixture("speech.wav"))
+    let info = hark::audio::wav::WavFile::open(&fixture("speech.wav"))
         .unwrap()
         .info();
     assert_eq!(

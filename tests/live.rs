@@ -129,7 +129,7 @@ fn play(fifo: PathBuf, samples: Vec<f32>) -> std::thread::JoinHandle<()> {
 
 fn demo() -> (PathBuf, Vec<f32>) {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("audio/computer-demo.wav");
-    let samples = hark::wav::read_wav(&path).unwrap();
+    let samples = hark::audio::wav::read_wav(&path).unwrap();
     (path, samples)
 }
 
@@ -288,8 +288,8 @@ fn record_saves_each_good_take_and_refuses_a_silent_one() {
     let take = 40_000;
     let mut stream = vec![0.0f32; take];
     for clip in &clips[..2] {
-        let audio = hark::wav::read_wav(clip).unwrap();
-        let span = hark::vad::locate_word(&audio).unwrap();
+        let audio = hark::audio::wav::read_wav(clip).unwrap();
+        let span = hark::audio::vad::locate_word(&audio).unwrap();
         let word = &audio[span.start..span.end];
         let mut t = vec![0.0f32; take];
         let at = (take - word.len()) / 2;
@@ -329,8 +329,8 @@ fn record_saves_each_good_take_and_refuses_a_silent_one() {
         "{stderr}"
     );
     for p in &saved {
-        let audio = hark::wav::read_wav(p).unwrap();
-        let span = hark::vad::locate_word(&audio).unwrap();
+        let audio = hark::audio::wav::read_wav(p).unwrap();
+        let span = hark::audio::vad::locate_word(&audio).unwrap();
         // Trimmed to the word with about 0.5 s on each side.
         assert!(
             (0.35..0.65).contains(&(span.start as f64 / 16_000.0)),
@@ -362,7 +362,7 @@ fn hark_json(args: &[&str]) -> Vec<(String, f64)> {
 #[test]
 fn feedback_updates_the_head_and_the_listener_uses_it_at_once() {
     use hark::backbone::Backbone;
-    use hark::dataset::Cache;
+    use hark::data::cache::Cache;
     use hark::train::{Replay, TrainOptions, train};
     let Some(pulse) = Pulse::start() else { return };
     let fixture = |p: &str| {
@@ -379,9 +379,9 @@ fn feedback_updates_the_head_and_the_listener_uses_it_at_once() {
         vec![fixture("train/computer")],
         vec![fixture("speech.wav")],
     );
-    (o.seed, o.hidden, o.max_epochs, o.copies, o.progress) = (7, 16, 15, 3, false);
+    (o.seed, o.hidden, o.max_epochs, o.copies) = (7, 16, 15, 3);
     o.cache = Cache::new(Some(cache.clone()));
-    let report = train(&Backbone::builtin().unwrap(), &o).unwrap();
+    let report = train(&Backbone::builtin().unwrap(), &o, &hark::progress::Silent).unwrap();
     report.head.save(&head_path).unwrap();
     report.replay.save(&Replay::path_for(&head_path)).unwrap();
     let old_bytes = std::fs::read(&head_path).unwrap();
@@ -396,13 +396,13 @@ fn feedback_updates_the_head_and_the_listener_uses_it_at_once() {
         .collect();
     others.sort();
     for clip in &others {
-        let x = hark::wav::read_wav(clip).unwrap();
+        let x = hark::audio::wav::read_wav(clip).unwrap();
         let mut stream = vec![0.0f32; 16_000];
         stream.extend(&x);
         stream.extend(vec![0.0f32; 160_000]);
         stream.extend(&x);
         stream.extend(vec![0.0f32; 24_000]);
-        hark::wav::write_wav(&stream_path, &stream, 16_000).unwrap();
+        hark::audio::wav::write_wav(&stream_path, &stream, 16_000).unwrap();
         let old = hark_json(&[
             "listen",
             "--json",
@@ -458,7 +458,7 @@ fn feedback_updates_the_head_and_the_listener_uses_it_at_once() {
     );
 
     // The head on disk is the update; the old one is kept beside it.
-    let new_head = hark::head::Head::load(&head_path, None).unwrap();
+    let new_head = hark::model::head::Head::load(&head_path, None).unwrap();
     assert_eq!(new_head.info.training.updates, 1);
     assert_eq!(
         std::fs::read(format!("{head_arg}.prev")).unwrap(),

@@ -4,9 +4,9 @@
 mod common;
 
 use common::{Lcg, max_abs_diff, speech};
+use hark::backbone::embedder::{Embedder, embed_samples};
 use hark::backbone::{Backbone, SEQUENCE_GROUPS};
-use hark::embedder::{Embedder, embed_samples};
-use hark::frontend::{self, FrameStream, MelSpec};
+use hark::features::mel::{self as frontend, FrameStream, MelSpec};
 
 fn chunked<'a>(x: &'a [f32], rng: &mut Lcg, max: usize) -> Vec<&'a [f32]> {
     let mut out = Vec::new();
@@ -148,7 +148,7 @@ fn windowed_stream_equals_the_streaming_backbone() {
 /// second call takes them all from the cache.
 #[test]
 fn embed_jobs_gives_each_job_its_streamed_embeddings_in_order() {
-    use hark::dataset::{Cache, Job, embed_jobs};
+    use hark::data::{cache::Cache, jobs::Job, jobs::embed_jobs};
     let backbone = Backbone::builtin().unwrap();
     let x = speech();
     let mut rng = Lcg(7);

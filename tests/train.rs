@@ -6,10 +6,14 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::fixture;
+use hark::audio::history::AudioHistory;
+use hark::audio::source::{Source, WavSource};
 use hark::backbone::Backbone;
-use hark::dataset::Cache;
-use hark::head::{Head, score_all};
-use hark::listen::{Listener, Source, WavSource};
+use hark::data::cache::Cache;
+use hark::detect::listener::Listener;
+use hark::detect::session::DetectionSink;
+use hark::model::head::{Head, score_all};
+use hark::progress::Silent;
 use hark::train::{TrainOptions, TrainReport, train};
 
 fn options(seed: u64) -> TrainOptions {
@@ -23,12 +27,11 @@ fn options(seed: u64) -> TrainOptions {
     o.max_epochs = 15;
     o.copies = 3;
     o.cache = Cache::new(None);
-    o.progress = false;
     o
 }
 
 fn trained(seed: u64) -> Head {
-    let mut head = train(&Backbone::builtin().unwrap(), &options(seed))
+    let mut head = train(&Backbone::builtin().unwrap(), &options(seed), &Silent)
         .unwrap()
         .head;
     head.info.created_unix = 0;
@@ -37,11 +40,11 @@ fn trained(seed: u64) -> Head {
 
 /// Best score of a head over a clip heard in a stream: 1 s of silence, the clip, 0.5 s.
 fn best_score(backbone: &Backbone, head: &Head, clip: &Path) -> f32 {
-    let x = hark::wav::read_wav(clip).unwrap();
+    let x = hark::audio::wav::read_wav(clip).unwrap();
     let mut padded = vec![0.0; 16_000];
     padded.extend(&x);
     padded.resize(padded.len() + 8_000, 0.0);
-    let e = hark::embedder::embed_samples(backbone, &padded).unwrap();
+    let e = hark::backbone::embedder::embed_samples(backbone, &padded).unwrap();
     score_all(head, &e).into_iter().fold(0.0, f32::max)
 }
 
@@ -52,7 +55,7 @@ fn bundled_head() -> Head {
 }
 
 fn wavs(dir: &str) -> Vec<PathBuf> {
-    hark::dataset::wav_files(&[fixture(dir)], hark::dataset::Split::All).unwrap()
+    hark::data::folders::wav_files(&[fixture(dir)], hark::data::folders::Split::All).unwrap()
 }
 
 /// The fixture head of `options(7)` with its embeddings cached in `cache`, so that updates can
@@ -60,7 +63,7 @@ fn wavs(dir: &str) -> Vec<PathBuf> {
 fn trained_with_cache(backbone: &Backbone, cache: PathBuf) -> (TrainOptions, TrainReport) {
     let mut o = options(7);
     o.cache = Cache::new(Some(cache));
-    let report = train(backbone, &o).unwrap();
+    let report = train(backbone, &o, &Silent).unwrap();
     (o, report)
 }
 
@@ -68,7 +71,7 @@ fn trained_with_cache(backbone: &Backbone, cache: PathBuf) -> (TrainOptions, Tra
 fn held_out_negatives() -> Vec<PathBuf> {
     wavs("train/other")
         .into_iter()
-        .filter(|p| hark::dataset::name_fraction(p, "validation") < 0.2)
+        .filter(|p| hark::data::folders::name_fraction(p, "validation") < 0.2)
         .collect()
 }
 
@@ -81,7 +84,7 @@ fn training_separates_positives_from_negatives() {
     let trained_on = |dir: &str, held_out: f64| -> Vec<PathBuf> {
         wavs(dir)
             .into_iter()
-            .filter(|p| hark::dataset::name_fraction(p, "validation") >= held_out)
+            .filter(|p| hark::data::folders::name_fraction(p, "validation") >= held_out)
             .collect()
     };
     let pos: Vec<f32> = trained_on("train/computer", 0.15)
@@ -122,7 +125,7 @@ fn bad_training_input_gets_clear_errors() {
     std::fs::create_dir(&empty).unwrap();
     let mut o = options(1);
     o.positives = vec![empty.clone()];
-    let err = train(&backbone, &o).unwrap_err().to_string();
+    let err = train(&backbone, &o, &Silent).unwrap_err().to_string();
     assert!(
         err.contains("no WAV files") && err.contains("empty"),
         "{err}"
@@ -131,9 +134,9 @@ fn bad_training_input_gets_clear_errors() {
     // A folder whose only clip is digital silence.
     let silent = dir.path().join("silent");
     std::fs::create_dir(&silent).unwrap();
-    hark::wav::write_wav(&silent.join("quiet.wav"), &vec![0.0; 32_000], 16_000).unwrap();
+    hark::audio::wav::write_wav(&silent.join("quiet.wav"), &vec![0.0; 32_000], 16_000).unwrap();
     o.positives = vec![silent];
-    let err = train(&backbone, &o).unwrap_err().to_string();
+    let err = train(&backbone, &o, &Silent).unwrap_err().to_string();
     assert!(
         err.contains("no usable positive clip")
             && err.contains("quiet.wav")
@@ -144,7 +147,7 @@ fn bad_training_input_gets_clear_errors() {
     // Negatives that hold the positives themselves: warned about and left out.
     let mut o = options(1);
     o.negatives.push(fixture("train/computer"));
-    let report = train(&backbone, &o).unwrap();
+    let report = train(&backbone, &o, &Silent).unwrap();
     assert!(
         report
             .warnings
@@ -164,10 +167,10 @@ fn bad_training_input_gets_clear_errors() {
     // the word's templates as the positives are to one another; the folder is named. The
     // fixture's own negatives (not-wake-words, a minute of speech) raise no warning.
     let mut o = options(1);
-    let report = train(&backbone, &o).unwrap();
+    let report = train(&backbone, &o, &Silent).unwrap();
     assert!(report.warnings.is_empty(), "{:?}", report.warnings);
     o.negatives.push(fixture("train/unsorted"));
-    let report = train(&backbone, &o).unwrap();
+    let report = train(&backbone, &o, &Silent).unwrap();
     let named: Vec<&String> = report
         .warnings
         .iter()
@@ -183,7 +186,7 @@ fn bad_training_input_gets_clear_errors() {
 
     let mut o = options(1);
     o.negatives = vec![dir.path().join("missing")];
-    let err = train(&backbone, &o).unwrap_err().to_string();
+    let err = train(&backbone, &o, &Silent).unwrap_err().to_string();
     assert!(err.contains("missing"), "{err}");
 }
 
@@ -281,10 +284,10 @@ fn streaming_listener_agrees_with_the_batch_path() {
     let backbone = Backbone::builtin().unwrap();
     let head = bundled_head();
     let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("audio/computer-demo.wav");
-    let samples = hark::wav::read_wav(&demo).unwrap();
+    let samples = hark::audio::wav::read_wav(&demo).unwrap();
     let batch = score_all(
         &head,
-        &hark::embedder::embed_samples(&backbone, &samples).unwrap(),
+        &hark::backbone::embedder::embed_samples(&backbone, &samples).unwrap(),
     );
     // The bundled head checks its candidates against templates of the word; the scores are the
     // network's either way.
@@ -293,7 +296,7 @@ fn streaming_listener_agrees_with_the_batch_path() {
         .as_ref()
         .expect("the bundled head has templates");
     let mut gated = batch.clone();
-    templates.gate_all(&mut gated, &samples, hark::verify::MIN_SCORE);
+    templates.gate_all(&mut gated, &samples, hark::model::templates::MIN_SCORE);
     let mut listener = Listener::new(&backbone, vec![head.clone()]).unwrap();
     let mut streamed = Vec::new();
     let mut events = Vec::new();
@@ -314,7 +317,7 @@ fn streaming_listener_agrees_with_the_batch_path() {
     assert_eq!(streamed, batch, "same arithmetic, same scores");
     // The detections are where the checked batch scores fire, with those scores.
     let refractory = (head.info.refractory_seconds / 0.08).ceil() as usize;
-    let fired: Vec<f32> = hark::detect::fire_indices(&gated, head.info.threshold, refractory)
+    let fired: Vec<f32> = hark::metrics::fire_indices(&gated, head.info.threshold, refractory)
         .into_iter()
         .map(|i| gated[i])
         .collect();
@@ -330,8 +333,8 @@ fn a_head_swapped_in_mid_stream_scores_as_if_it_had_run_all_along() {
     let old = bundled_head();
     let new = trained(2);
     let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("audio/computer-demo.wav");
-    let samples = hark::wav::read_wav(&demo).unwrap();
-    let embeddings = hark::embedder::embed_samples(&backbone, &samples).unwrap();
+    let samples = hark::audio::wav::read_wav(&demo).unwrap();
+    let embeddings = hark::backbone::embedder::embed_samples(&backbone, &samples).unwrap();
     let (batch_old, batch_new) = (score_all(&old, &embeddings), score_all(&new, &embeddings));
     assert_ne!(batch_old, batch_new);
     // Swap at 0.7 s (before the first window is full) and at 6.1 s.
@@ -368,14 +371,13 @@ fn eval_reports_a_consistent_det_curve() {
         negatives: vec![fixture("train/other"), fixture("speech.wav")],
         ..Default::default()
     };
-    let r =
-        hark::eval::evaluate(&backbone, &head, &data, &Cache::new(None), &|_, _, _| {}).unwrap();
+    let r = hark::eval::evaluate(&backbone, &head, &data, &Cache::new(None), &Silent).unwrap();
     assert_eq!(r.clips, 4);
     // Hours of the negative audio itself, not of the padding between files.
     let seconds: f64 = wavs("train/other")
         .iter()
         .chain([&fixture("speech.wav")])
-        .map(|p| hark::wav::WavFile::open(p).unwrap().info().seconds())
+        .map(|p| hark::audio::wav::WavFile::open(p).unwrap().info().seconds())
         .sum();
     assert!(
         (r.negative_hours * 3600.0 - seconds).abs() < 1e-6,
@@ -398,8 +400,7 @@ fn eval_reports_a_consistent_det_curve() {
     // files' false alarms add up to the rate reported.
     let mut loose = head.clone();
     loose.info.threshold = 0.01;
-    let r =
-        hark::eval::evaluate(&backbone, &loose, &data, &Cache::new(None), &|_, _, _| {}).unwrap();
+    let r = hark::eval::evaluate(&backbone, &loose, &data, &Cache::new(None), &Silent).unwrap();
     assert_eq!(r.highest_negatives.len(), wavs("train/other").len() + 1);
     assert!(
         r.highest_negatives
@@ -422,7 +423,7 @@ fn update_on_false_alarms_lowers_them_and_keeps_the_positives() {
     assert_eq!(alarms.len(), 2);
     let positives: Vec<PathBuf> = wavs("train/computer")
         .into_iter()
-        .filter(|p| hark::dataset::name_fraction(p, "validation") >= 0.15)
+        .filter(|p| hark::data::folders::name_fraction(p, "validation") >= 0.15)
         .collect();
     let before: Vec<f32> = alarms
         .iter()
@@ -440,6 +441,7 @@ fn update_on_false_alarms_lowers_them_and_keeps_the_positives() {
         &head,
         &report.replay,
         &TrainOptions::for_update(vec![], alarms.clone(), o.cache.clone()),
+        &Silent,
     )
     .unwrap();
     assert_eq!(up.new_negatives, 2);
@@ -469,7 +471,7 @@ fn one_long_negative_recording_lends_blocks_to_validation() {
     let parts: Vec<Vec<f32>> = [wavs("train/other"), vec![fixture("speech.wav")]]
         .concat()
         .iter()
-        .map(|p| hark::wav::read_wav(p).unwrap())
+        .map(|p| hark::audio::wav::read_wav(p).unwrap())
         .collect();
     let mut x = Vec::new();
     while x.len() < 200 * 16_000 {
@@ -478,11 +480,11 @@ fn one_long_negative_recording_lends_blocks_to_validation() {
         }
     }
     x.truncate(200 * 16_000);
-    hark::wav::write_wav(&room.join("living-room.wav"), &x, 16_000).unwrap();
+    hark::audio::wav::write_wav(&room.join("living-room.wav"), &x, 16_000).unwrap();
     let mut o = options(7);
     o.negatives = vec![room.clone()];
     o.cache = Cache::new(Some(dir.path().join("cache")));
-    let report = train(&backbone, &o).unwrap();
+    let report = train(&backbone, &o, &Silent).unwrap();
 
     let blocks: Vec<_> = report
         .replay
@@ -518,6 +520,7 @@ fn one_long_negative_recording_lends_blocks_to_validation() {
         &report.head,
         &report.replay,
         &TrainOptions::for_update(vec![], held_out_negatives(), o.cache.clone()),
+        &Silent,
     )
     .unwrap();
     assert_eq!(up.missing, 0);
@@ -545,6 +548,7 @@ fn an_update_lowers_the_threshold_only_to_keep_the_old_positives() {
         &strict,
         &report.replay,
         &TrainOptions::for_update(vec![], alarms, o.cache.clone()),
+        &Silent,
     )
     .unwrap();
     let t = up.head.info.threshold;
@@ -553,7 +557,7 @@ fn an_update_lowers_the_threshold_only_to_keep_the_old_positives() {
     // The training clips the strict head caught, the updated head still catches.
     let positives: Vec<PathBuf> = wavs("train/computer")
         .into_iter()
-        .filter(|p| hark::dataset::name_fraction(p, "validation") >= 0.15)
+        .filter(|p| hark::data::folders::name_fraction(p, "validation") >= 0.15)
         .collect();
     let caught = |h: &Head| {
         positives
@@ -581,7 +585,7 @@ fn an_update_lowers_the_threshold_only_to_keep_the_old_positives() {
 /// higher, and the clip has moved to `learned/`.
 #[test]
 fn a_marked_miss_is_learned_in_the_background() {
-    use hark::learn::{Feedback, LearnDir, Learner, send};
+    use hark::detect::learn::{Feedback, LearnDir, Learner, send};
     let backbone = Backbone::builtin().unwrap();
     let work = tempfile::tempdir().unwrap();
     let (o, report) = trained_with_cache(&backbone, work.path().join("cache"));
@@ -603,14 +607,17 @@ fn a_marked_miss_is_learned_in_the_background() {
     assert!(before < report.head.info.threshold, "{clip:?}: {before}");
 
     let mut learner = Learner::new(&backbone, &head_path, o.cache.clone()).unwrap();
+    let mut history = AudioHistory::new(learner.history_seconds());
     let mut audio = vec![0.0f32; 8_000];
-    audio.extend(hark::wav::read_wav(&clip).unwrap());
+    audio.extend(hark::audio::wav::read_wav(&clip).unwrap());
     audio.extend(vec![0.0f32; 4_000]);
-    learner.audio(&audio).unwrap();
+    history.push(&audio);
+    learner.audio(&history).unwrap();
     send(&head_path, Feedback::Missed).unwrap();
     let started = std::time::Instant::now();
     let new = loop {
-        if let Some(h) = learner.poll().unwrap() {
+        if let Some((index, h)) = learner.next_head(&history).unwrap() {
+            assert_eq!(index, 0);
             break h;
         }
         assert!(started.elapsed().as_secs() < 60, "no update");
@@ -632,7 +639,7 @@ fn a_marked_miss_is_learned_in_the_background() {
     assert_eq!(n(dir.learned()), 1);
     assert_eq!(n(dir.waiting(Feedback::Missed)), 0);
     assert_eq!(n(dir.inbox()), 0);
-    assert!(learner.finish().is_none());
+    assert!(learner.stop(&history).is_none());
 }
 
 /// The template check drops the same candidates streaming (the detector's own audio, pushed in
@@ -646,23 +653,23 @@ fn the_template_check_drops_the_same_candidates_streaming_and_batch() {
     let mut head = bundled_head();
     head.info.threshold = 0.5;
     let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("audio/computer-demo.wav");
-    let samples = hark::wav::read_wav(&demo).unwrap();
+    let samples = hark::audio::wav::read_wav(&demo).unwrap();
     let scores = score_all(
         &head,
-        &hark::embedder::embed_samples(&backbone, &samples).unwrap(),
+        &hark::backbone::embedder::embed_samples(&backbone, &samples).unwrap(),
     );
     let templates = head
         .templates
         .as_mut()
         .expect("the bundled head has templates");
-    let mut cepstra = hark::verify::Cepstra::new();
+    let mut cepstra = hark::features::cepstra::Cepstra::new();
     let mut distances: Vec<f32> = scores
         .iter()
         .enumerate()
-        .filter(|&(_, &s)| s >= hark::verify::MIN_SCORE)
+        .filter(|&(_, &s)| s >= hark::model::templates::MIN_SCORE)
         .map(|(i, _)| {
-            let k = hark::detect::embedding_of_score(i) as u64;
-            let end = hark::embedder::samples_at_embedding(k) as usize;
+            let k = hark::timeline::embedding_of_score(i) as u64;
+            let end = hark::timeline::samples_at_embedding(k) as usize;
             templates.distance_of(&mut cepstra, &samples[..end.min(samples.len())])
         })
         .collect();
@@ -670,14 +677,14 @@ fn the_template_check_drops_the_same_candidates_streaming_and_batch() {
     distances.sort_by(f32::total_cmp);
     templates.cut = distances[distances.len() / 2];
     let mut gated = scores.clone();
-    templates.gate_all(&mut gated, &samples, hark::verify::MIN_SCORE);
+    templates.gate_all(&mut gated, &samples, hark::model::templates::MIN_SCORE);
     let refractory = (head.info.refractory_seconds / 0.08).ceil() as usize;
     let times = |v: &[f32]| -> Vec<(f64, f32)> {
-        hark::detect::fire_indices(v, 0.5, refractory)
+        hark::metrics::fire_indices(v, 0.5, refractory)
             .into_iter()
             .map(|i| {
-                let k = hark::detect::embedding_of_score(i) as u64;
-                (hark::embedder::time_of_embedding(k), v[i])
+                let k = hark::timeline::embedding_of_score(i) as u64;
+                (hark::timeline::time_of_embedding(k), v[i])
             })
             .collect()
     };
@@ -714,11 +721,11 @@ fn an_update_adds_its_new_positives_as_templates() {
     // head one, cut from the first negative clip.
     assert!(report.head.templates.is_none());
     let mut head = report.head.clone();
-    let other = hark::wav::read_wav(&wavs("train/other")[0]).unwrap();
-    let mut cepstra = hark::verify::Cepstra::new();
-    let word = hark::vad::locate_word(&other).unwrap();
+    let other = hark::audio::wav::read_wav(&wavs("train/other")[0]).unwrap();
+    let mut cepstra = hark::features::cepstra::Cepstra::new();
+    let word = hark::audio::vad::locate_word(&other).unwrap();
     let template = cepstra.template(&other, word.start..word.end).unwrap();
-    head.templates = Some(hark::verify::Templates {
+    head.templates = Some(hark::model::templates::Templates {
         cut: 30.0,
         words: vec![template.clone()],
         added: 0,
@@ -729,6 +736,7 @@ fn an_update_adds_its_new_positives_as_templates() {
         &head,
         &report.replay,
         &TrainOptions::for_update(new.clone(), vec![], o.cache.clone()),
+        &Silent,
     )
     .unwrap();
     let t = up.head.templates.as_ref().unwrap();
@@ -737,23 +745,24 @@ fn an_update_adds_its_new_positives_as_templates() {
     assert_eq!(t.words.len(), 1 + new.len(), "one template per new clip");
     assert_eq!(t.added, new.len(), "the new templates are marked as added");
     // A new clip heard again: its distance to the training template alone…
-    let clip = hark::wav::read_wav(&new[0]).unwrap();
-    let span = hark::vad::locate_word(&clip).unwrap();
+    let clip = hark::audio::wav::read_wav(&new[0]).unwrap();
+    let span = hark::audio::vad::locate_word(&clip).unwrap();
     let mut heard = vec![0.0; 16_000];
     heard.extend(&clip[..span.end]);
-    let trained = hark::verify::Templates::distance_to(&t.words[..1], &mut cepstra, &heard);
+    let trained =
+        hark::model::templates::Templates::distance_to(&t.words[..1], &mut cepstra, &heard);
     assert!(trained.is_finite() && trained > 0.0, "{trained}");
     // …is eased by its own template when the training template keeps it within the cut…
-    let within = hark::verify::Templates {
+    let within = hark::model::templates::Templates {
         cut: trained * 1.2,
         ..t.clone()
     };
     let eased = within.distance_of(&mut cepstra, &heard);
-    let all = hark::verify::Templates::distance_to(&t.words, &mut cepstra, &heard);
+    let all = hark::model::templates::Templates::distance_to(&t.words, &mut cepstra, &heard);
     assert_eq!(eased, all);
     assert!(eased < trained * 0.8, "{eased} against {trained}");
     // …but not brought back from beyond it.
-    let beyond = hark::verify::Templates {
+    let beyond = hark::model::templates::Templates {
         cut: trained * 0.9,
         ..t.clone()
     };

@@ -4,7 +4,8 @@
 mod common;
 
 use common::{fixture, max_abs_diff, npy_rows, speech};
-use hark::verify::{Cepstra, Cepstrum, match_cost};
+use hark::features::cepstra::{Cepstra, Cepstrum};
+use hark::model::templates::match_cost;
 
 fn cepstra(samples: &[f32]) -> Vec<Cepstrum> {
     Cepstra::new().of(samples)

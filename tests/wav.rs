@@ -5,7 +5,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use hark::wav::{WavFile, read_wav};
+use hark::audio::wav::{WavFile, read_wav};
 use proptest::prelude::*;
 
 fn write_with(

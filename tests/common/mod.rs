@@ -52,5 +52,5 @@ pub fn max_abs_diff<A: AsRef<[f32]>, B: AsRef<[f32]>>(a: &[A], b: &[B]) -> f32 {
 
 /// The committed real-speech fixture, 16 kHz mono.
 pub fn speech() -> Vec<f32> {
-    hark::wav::read_wav(&fixture("speech.wav")).unwrap()
+    hark::audio::wav::read_wav(&fixture("speech.wav")).unwrap()
 }
