@@ -1,6 +1,6 @@
 //! Where audio comes from: the [`Source`] trait (16 kHz mono chunks of any size) and
 //! [`WavSource`], a WAV file read in blocks and resampled on the fly. Live input
-//! (`crate::audio::capture::Microphone`) is a `Source` too.
+//! (the capture module's `Microphone`) is a `Source` too.
 
 use std::path::Path;
 
