@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
 
-use crate::cli::heads::*;
+use crate::cli::heads::load_backbone;
 use hark::audio::wav;
 use hark::backbone::{EMBEDDING_DIM, Embedding};
 use hark::{Error, Result, npy};

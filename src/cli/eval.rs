@@ -4,10 +4,10 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Instant;
 
-use crate::cli::heads::*;
+use crate::cli::heads::templates_summary;
+use crate::cli::print_stdout;
 use crate::cli::progress::Bars;
-use crate::cli::train::*;
-use crate::cli::*;
+use crate::cli::train::cache_warning;
 use hark::backbone::Backbone;
 use hark::data::cache::Cache;
 use hark::model::head::Head;

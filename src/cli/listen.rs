@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
 
-use crate::cli::*;
+use crate::cli::finish_stdout;
 use hark::audio::history::AudioHistory;
 use hark::audio::source::{Source, WavSource};
 use hark::backbone::Backbone;

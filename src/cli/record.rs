@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::cli::*;
+use crate::cli::print_stdout;
 use hark::audio::capture::Microphone;
 use hark::audio::source::Source;
 use hark::audio::wav;

@@ -3,9 +3,9 @@
 
 use crate::model::head::Weights;
 use crate::timeline::HEAD_WINDOW;
-use crate::train::clips::*;
-use crate::train::forward::*;
-use crate::train::options::*;
+use crate::train::clips::Clip;
+use crate::train::forward::{Example, logits};
+use crate::train::options::REFRACTORY_SECONDS;
 
 /// A threshold set on the validation data, and what it gives there.
 pub(crate) struct Calibration {

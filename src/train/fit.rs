@@ -5,10 +5,10 @@ use crate::backbone::EMBEDDING_DIM;
 use crate::model::head::{HEAD_INPUTS, TrainingSummary, Weights};
 use crate::progress::Progress;
 use crate::timeline::HEAD_WINDOW;
-use crate::train::calibrate::*;
-use crate::train::clips::*;
-use crate::train::forward::*;
-use crate::train::options::*;
+use crate::train::calibrate::calibrate_with;
+use crate::train::clips::Clip;
+use crate::train::forward::{Example, gemm, logits, window};
+use crate::train::options::TrainOptions;
 use crate::train::rng::Rng;
 use crate::{Error, Result};
 

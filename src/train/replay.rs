@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use crate::model::head::Head;
 use crate::timeline::HEAD_WINDOW;
-use crate::train::clips::*;
-use crate::train::fit::*;
+use crate::train::clips::Clip;
+use crate::train::fit::mine_hard;
 use crate::train::forward::Example;
 use crate::{Error, Result};
 

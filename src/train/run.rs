@@ -11,18 +11,21 @@ use crate::backbone::Backbone;
 use crate::data::cache::cache_key;
 use crate::data::folders::{hash_file, name_fraction, wav_files};
 use crate::data::jobs::{Job, embed_jobs};
-use crate::data::prep::*;
+use crate::data::prep::{
+    POST_PAD, PRE_PAD, held_out_blocks, kept_blocks, mix, negative_blocks, negative_job,
+    pad_samples, without_blocks,
+};
 use crate::model::head::{FORMAT_VERSION, Head, HeadInfo, TrainingSummary};
 use crate::progress::Progress;
 use crate::timeline::HEAD_WINDOW;
-use crate::train::augment::*;
-use crate::train::calibrate::*;
-use crate::train::clips::*;
-use crate::train::fit::*;
-use crate::train::options::*;
-use crate::train::replay::*;
+use crate::train::augment::SNR_DB;
+use crate::train::calibrate::calibrate;
+use crate::train::clips::{Clip, Positive, label, unused_lead};
+use crate::train::fit::fit;
+use crate::train::options::{REFRACTORY_SECONDS, TrainOptions, creation_time, list};
+use crate::train::replay::Replay;
 use crate::train::rng::Rng;
-use crate::train::templates::*;
+use crate::train::templates::{cut_of, measure_distances, templates_of, word_in_negatives};
 use crate::{Error, Result};
 
 /// What training produced, for the closing summary.

@@ -10,8 +10,8 @@ use crate::data::folders::name_fraction;
 use crate::data::jobs::Job;
 use crate::model::head::Weights;
 use crate::timeline::HEAD_WINDOW;
-use crate::train::calibrate::*;
-use crate::train::clips::*;
+use crate::train::calibrate::{best_hit_windows, checked_scores};
+use crate::train::clips::{Clip, Positive};
 
 /// Templates of the word cut from the training clips, and how near a recording of the word lies
 /// to them.

@@ -4,16 +4,19 @@ use std::path::Path;
 
 use crate::backbone::{Backbone, EMBEDDING_DIM, Embedding};
 use crate::data::jobs::Job;
-use crate::data::prep::*;
+use crate::data::prep::{
+    POST_PAD, PRE_PAD, block_samples, held_out_blocks, negative_blocks, pad_samples,
+    pad_with_own_sound,
+};
 use crate::model::head::Weights;
 
 use crate::audio::vad::locate_word;
 use crate::audio::wav::read_wav;
 use crate::model::logit::sigmoid;
 use crate::timeline::{EMBEDDING_END, HEAD_WINDOW};
-use crate::train::calibrate::*;
-use crate::train::clips::*;
-use crate::train::templates::*;
+use crate::train::calibrate::{calibrate_with, tail_threshold, threshold_keeping_hits};
+use crate::train::clips::{Clip, Positive, label, unused_lead};
+use crate::train::templates::measure_distances;
 
 /// A long negative recording's blocks: every window in exactly one, each block's embeddings
 /// starting with the context its first window reads, the seconds adding up to the file's.
