@@ -55,6 +55,8 @@ run train train --word computer --positive "$FX/train/computer" --negative "$FX/
     --negative "$FX/speech.wav" --copies 2 --cache @/cache --out @/fixture.head -q
 run train-seed train --word computer --positive "$FX/train/computer" --negative "$FX/train/other" \
     --negative "$FX/speech.wav" --copies 2 --seed 7 --hidden 16 --cache @/cache --out @/seed7.head -q
+run train-background train --word computer --positive "$FX/train/computer" --negative "$FX/speech.wav" \
+    --background "$FX/train/other" --copies 3 --cache @/cache --out @/background.head -q
 run eval eval --head @/fixture.head --positive "$FX/train/computer" --negative "$FX/train/other" \
     --negative "$FX/speech.wav" --cache @/cache -q
 run eval-builtin eval --positive "$FX/train/computer" --negative "$FX/train/other" --negative "$FX/speech.wav" \

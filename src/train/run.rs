@@ -2,7 +2,6 @@
 //! augmentation pool, the embedding jobs, then fitting, calibration and the template check.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use crate::audio::vad::locate_word;
@@ -12,15 +11,14 @@ use crate::data::cache::cache_key;
 use crate::data::folders::{hash_file, name_fraction, wav_files};
 use crate::data::jobs::{Job, embed_jobs};
 use crate::data::prep::{
-    POST_PAD, PRE_PAD, held_out_blocks, kept_blocks, mix, negative_blocks, negative_job,
-    pad_samples, without_blocks,
+    POST_PAD, PRE_PAD, held_out_blocks, kept_blocks, negative_blocks, negative_job, pad_samples,
 };
 use crate::model::head::{FORMAT_VERSION, Head, HeadInfo, TrainingSummary};
 use crate::progress::Progress;
 use crate::timeline::HEAD_WINDOW;
-use crate::train::augment::SNR_DB;
+use crate::train::augment::{Copy, Pool, PoolFile};
 use crate::train::calibrate::calibrate;
-use crate::train::clips::{Clip, Positive, label, unused_lead};
+use crate::train::clips::{Clip, Positive, label};
 use crate::train::fit::fit;
 use crate::train::options::{REFRACTORY_SECONDS, TrainOptions, creation_time, list};
 use crate::train::replay::Replay;
@@ -57,19 +55,6 @@ pub(crate) enum Made {
     Positive(usize, usize, bool),
     /// Negative file `.0`.
     Negative(usize),
-}
-
-/// A recording the augmentation background can be drawn from.
-pub(crate) struct PoolFile {
-    pub(crate) path: PathBuf,
-    /// Content hash, recorded in each copy's recipe (its cache key).
-    pub(crate) hash: [u8; 32],
-    /// Length at 16 kHz, without the held-out blocks.
-    pub(crate) samples: usize,
-    /// Its blocks held out for validation (empty when none): left out of the pool.
-    pub(crate) held_out: Vec<bool>,
-    /// Which of the given folders it is in.
-    pub(crate) folder: Option<usize>,
 }
 
 /// Trains a head from scratch.
@@ -291,32 +276,7 @@ pub fn train(
     } else {
         opts.background.len()
     };
-    let per_folder = 16_000 * 600 / folders.max(1);
-    let mut pool_list = Vec::new();
-    for folder in 0..folders {
-        let mut order: Vec<&PoolFile> = candidates
-            .iter()
-            .filter(|c| c.folder == Some(folder) && c.samples >= 16_000)
-            .collect();
-        order.sort_by(|a, b| {
-            name_fraction(&a.path, "pool").total_cmp(&name_fraction(&b.path, "pool"))
-        });
-        let mut taken = 0;
-        for c in order {
-            if taken >= per_folder {
-                break;
-            }
-            pool_list.push(c);
-            taken += c.samples;
-        }
-    }
-    let pool_paths: Arc<Vec<(PathBuf, Vec<bool>)>> = Arc::new(
-        pool_list
-            .iter()
-            .map(|c| (c.path.clone(), c.held_out.clone()))
-            .collect(),
-    );
-    let pool: Arc<OnceLock<Result<Vec<Vec<f32>>, String>>> = Arc::new(OnceLock::new());
+    let pool = Pool::choose(&candidates, folders);
 
     // Embedding jobs: every positive clip clean and augmented, every negative file padded.
     let pre = crate::timeline::samples_of(PRE_PAD);
@@ -340,79 +300,9 @@ pub fn train(
                 meta.push(Made::Positive(pi, pre, p.validation));
                 continue;
             }
-            let shift = rng.range(-0.5, 0.5);
-            let pre_c = ((PRE_PAD + 0.5 + shift) * 16_000.0) as usize;
-            let gain_db = rng.range(-12.0, 6.0) as f32;
-            let snr_db = rng.range(SNR_DB.0, SNR_DB.1) as f32;
-            let noise = if pool_list.is_empty() {
-                None
-            } else {
-                let which = rng.below(pool_list.len());
-                let need = pre_c + p.len + post;
-                let avail = pool_list[which].samples;
-                let offset = if avail > need {
-                    rng.below(avail - need)
-                } else {
-                    0
-                };
-                Some((which, offset))
-            };
-            let trim = unused_lead(p, pre_c);
-            let mut recipe = b"augmented\0".to_vec();
-            recipe.extend_from_slice(&p.hash);
-            for v in [pre_c as u64, post as u64, trim as u64] {
-                recipe.extend_from_slice(&v.to_le_bytes());
-            }
-            recipe.extend_from_slice(&gain_db.to_le_bytes());
-            recipe.extend_from_slice(&snr_db.to_le_bytes());
-            if let Some((which, offset)) = noise {
-                recipe.extend_from_slice(&pool_list[which].hash);
-                recipe.extend_from_slice(&(offset as u64).to_le_bytes());
-                // The offset is into the audio left after these blocks were taken out.
-                if !pool_list[which].held_out.is_empty() {
-                    recipe.extend_from_slice(b"held out\0");
-                    recipe.extend(pool_list[which].held_out.iter().map(|&v| u8::from(v)));
-                }
-            }
-            let (pool, pool_paths, span) = (pool.clone(), pool_paths.clone(), p.span);
-            jobs.push(Job {
-                key: cache_key(backbone, &recipe),
-                make: Box::new(move || {
-                    let clip = read_wav(&path)?;
-                    let mut x = pad_samples(&clip, pre_c, post);
-                    let g = 10f32.powf(gain_db / 20.0);
-                    for v in &mut x {
-                        *v = (*v * g).clamp(-1.0, 1.0);
-                    }
-                    if let Some((which, offset)) = noise {
-                        let pool = pool
-                            .get_or_init(|| {
-                                pool_paths
-                                    .iter()
-                                    .map(|(p, held_out)| {
-                                        let x = read_wav(p).map_err(|e| e.to_string())?;
-                                        Ok(without_blocks(x, held_out))
-                                    })
-                                    .collect()
-                            })
-                            .as_ref()
-                            .map_err(|e| Error::Data(e.clone()))?;
-                        mix(
-                            &mut x,
-                            &pool[which],
-                            offset,
-                            pre_c + span.start..pre_c + span.end,
-                            snr_db,
-                        );
-                    }
-                    // After mixing, so the noise's level (set over the whole copy) and so
-                    // every kept sample are as they would be untrimmed.
-                    x.drain(..trim);
-                    Ok(x)
-                }),
-                samples: pre_c + p.len + post - trim,
-            });
-            meta.push(Made::Positive(pi, pre_c - trim, p.validation));
+            let copy = Copy::draw(&mut rng, p, post, &pool);
+            jobs.push(copy.job(backbone, p, &pool));
+            meta.push(Made::Positive(pi, copy.pre - copy.trim, p.validation));
         }
     }
     for (i, path) in neg_files.iter().enumerate() {
