@@ -22,7 +22,6 @@ pub const SAVE_AFTER: f64 = 0.5;
 pub struct Actions {
     exec: Option<String>,
     save_dir: Option<PathBuf>,
-    keep: f64,
     pending: Vec<(Detection, f64)>,
     children: Vec<Child>,
     saved: Vec<PathBuf>,
@@ -37,54 +36,16 @@ impl Actions {
         if let Some(d) = &save_dir {
             std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
         }
-        let keep = if save_dir.is_some() {
-            SAVE_BEFORE + SAVE_AFTER + 0.5
-        } else {
-            0.0
-        };
         Ok(Actions {
             exec,
             save_dir,
-            keep,
             ..Default::default()
         })
-    }
-
-    /// Acts on one detection.
-    fn act(&mut self, d: &Detection) {
-        if let Some(cmd) = &self.exec {
-            let spawned = Command::new("sh")
-                .arg("-c")
-                .arg(cmd)
-                .env("HARK_WORD", &d.word)
-                .env("HARK_SCORE", format!("{:.4}", d.score))
-                .env("HARK_TIME", format!("{:.2}", d.time))
-                .stdin(Stdio::null())
-                .spawn();
-            match spawned {
-                Ok(child) => self.children.push(child),
-                Err(e) => self
-                    .notes
-                    .push(format!("--exec: could not start `sh -c {cmd}`: {e}")),
-            }
-        }
-        if self.save_dir.is_some() {
-            self.pending.push((d.clone(), d.time + SAVE_AFTER));
-        }
     }
 
     /// Files written so far.
     pub fn saved(&self) -> &[PathBuf] {
         &self.saved
-    }
-
-    /// Writes the saves still waiting (with the audio there is) and waits for running commands.
-    fn end(&mut self, history: &AudioHistory) -> Result<()> {
-        self.flush(true, history)?;
-        for mut c in self.children.drain(..) {
-            let _ = c.wait();
-        }
-        Ok(())
     }
 
     fn reap(&mut self) {
@@ -106,26 +67,30 @@ impl Actions {
                 continue;
             }
             let (d, _) = self.pending.remove(i);
-            let path = save(&dir, &d, history)?;
+            let path = dir.join(format!("{}-{:010.2}s.wav", file_safe(&d.word), d.time));
+            write_around(&path, &d, history)?;
             self.saved.push(path);
         }
         Ok(())
     }
 }
 
-/// Writes the audio around `d` (as far as `history` still holds it) into `dir`.
-fn save(dir: &Path, d: &Detection, history: &AudioHistory) -> Result<PathBuf> {
+/// Writes the audio around `d` — [`SAVE_BEFORE`] before it to [`SAVE_AFTER`] after, as far as
+/// `history` still holds it — to `path` as a 16 kHz WAV file.
+pub(crate) fn write_around(path: &Path, d: &Detection, history: &AudioHistory) -> Result<()> {
     let samples = history.between(d.time - SAVE_BEFORE, d.time + SAVE_AFTER);
-    let path = dir.join(format!("{}-{:010.2}s.wav", file_safe(&d.word), d.time));
-    crate::audio::wav::write_wav(&path, &samples, 16_000)?;
-    Ok(path)
+    crate::audio::wav::write_wav(path, &samples, crate::timeline::SAMPLE_RATE)
 }
 
 /// `--exec` and `--save-detections` as a sink of the live session: commands start at the
 /// detection, saves are written once the history holds [`SAVE_AFTER`] past it.
 impl DetectionSink for Actions {
     fn history_seconds(&self) -> f64 {
-        self.keep
+        if self.save_dir.is_some() {
+            SAVE_BEFORE + SAVE_AFTER + 0.5
+        } else {
+            0.0
+        }
     }
 
     fn audio(&mut self, history: &AudioHistory) -> Result<()> {
@@ -134,8 +99,27 @@ impl DetectionSink for Actions {
         Ok(())
     }
 
-    fn detection(&mut self, d: &Detection, _history: &AudioHistory) -> Result<()> {
-        self.act(d);
+    /// Acts on one detection.
+    fn detection(&mut self, d: &Detection, _: &AudioHistory) -> Result<()> {
+        if let Some(cmd) = &self.exec {
+            let spawned = Command::new("sh")
+                .arg("-c")
+                .arg(cmd)
+                .env("HARK_WORD", &d.word)
+                .env("HARK_SCORE", format!("{:.4}", d.score))
+                .env("HARK_TIME", format!("{:.2}", d.time))
+                .stdin(Stdio::null())
+                .spawn();
+            match spawned {
+                Ok(child) => self.children.push(child),
+                Err(e) => self
+                    .notes
+                    .push(format!("--exec: could not start `sh -c {cmd}`: {e}")),
+            }
+        }
+        if self.save_dir.is_some() {
+            self.pending.push((d.clone(), d.time + SAVE_AFTER));
+        }
         Ok(())
     }
 
@@ -143,8 +127,13 @@ impl DetectionSink for Actions {
         std::mem::take(&mut self.notes)
     }
 
+    /// Writes the saves still waiting (with the audio there is) and waits for running commands.
     fn finish(&mut self, history: &AudioHistory) -> Result<()> {
-        self.end(history)
+        self.flush(true, history)?;
+        for mut c in self.children.drain(..) {
+            let _ = c.wait();
+        }
+        Ok(())
     }
 }
 

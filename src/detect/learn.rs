@@ -26,7 +26,7 @@ use crate::audio::history::AudioHistory;
 use crate::backbone::Backbone;
 use crate::data::cache::Cache;
 use crate::data::folders::{Split, wav_files};
-use crate::detect::actions::{SAVE_AFTER, SAVE_BEFORE, file_safe};
+use crate::detect::actions::{SAVE_AFTER, SAVE_BEFORE, file_safe, write_around};
 use crate::detect::detector::Detection;
 use crate::detect::session::DetectionSink;
 use crate::model::head::Head;
@@ -222,41 +222,11 @@ impl Learner {
         &self.dir
     }
 
-    /// Takes the next chunk of the stream the pipeline consumed; saves the audio of the last
-    /// detection once it is complete.
-    fn audio(&mut self, history: &AudioHistory) -> Result<()> {
-        let due = self.recent.as_ref().is_some_and(|r| {
-            r.clip.is_none() && r.detection.time + SAVE_AFTER <= history.seconds()
-        });
-        if due {
-            self.save_recent(history)?;
-        }
-        Ok(())
-    }
-
-    /// Takes a detection; only the learning head's own count.
-    fn detection(&mut self, d: &Detection, history: &AudioHistory) -> Result<()> {
-        if d.word != self.word {
-            return Ok(());
-        }
-        // A detection whose audio is not written yet is written now, with what there is.
-        if self.recent.as_ref().is_some_and(|r| r.clip.is_none()) {
-            self.save_recent(history)?;
-        }
-        self.recent = Some(Recent {
-            detection: d.clone(),
-            clip: None,
-            marked: false,
-        });
-        Ok(())
-    }
-
     fn save_recent(&mut self, history: &AudioHistory) -> Result<()> {
         let Some(r) = self.recent.as_mut() else {
             return Ok(());
         };
         let d = &r.detection;
-        let samples = history.between(d.time - SAVE_BEFORE, d.time + SAVE_AFTER);
         let name = format!(
             "{:024}-{}-{:.2}s.wav",
             unix_nanos(SystemTime::now()),
@@ -264,7 +234,7 @@ impl Learner {
             d.time
         );
         let path = self.dir.recent().join(name);
-        crate::audio::wav::write_wav(&path, &samples, 16_000)?;
+        write_around(&path, d, history)?;
         r.clip = Some(path);
         // Keep the newest few (names start with the time they were written).
         let kept = wav_files(&[self.dir.recent()], Split::All)?;
@@ -423,10 +393,10 @@ impl Learner {
             .dir
             .waiting(Feedback::Missed)
             .join(format!("{mark_time:024}-missed.wav"));
-        crate::audio::wav::write_wav(&path, &samples, 16_000)?;
+        crate::audio::wav::write_wav(&path, &samples, crate::timeline::SAMPLE_RATE)?;
         self.notes.push(format!(
             "learning: kept the last {:.1} s (up to {:.2} s) as a missed \"{}\"; learning from it",
-            samples.len() as f64 / 16_000.0,
+            crate::timeline::seconds_of(samples.len() as u64),
             history.seconds(),
             self.word
         ));
@@ -529,12 +499,33 @@ impl DetectionSink for Learner {
         MISSED_SECONDS.max(SAVE_BEFORE + SAVE_AFTER) + 0.5
     }
 
+    /// Takes the next chunk of the stream the pipeline consumed; saves the audio of the last
+    /// detection once it is complete.
     fn audio(&mut self, history: &AudioHistory) -> Result<()> {
-        Learner::audio(self, history)
+        let due = self.recent.as_ref().is_some_and(|r| {
+            r.clip.is_none() && r.detection.time + SAVE_AFTER <= history.seconds()
+        });
+        if due {
+            self.save_recent(history)?;
+        }
+        Ok(())
     }
 
+    /// Takes a detection; only the learning head's own count.
     fn detection(&mut self, d: &Detection, history: &AudioHistory) -> Result<()> {
-        Learner::detection(self, d, history)
+        if d.word != self.word {
+            return Ok(());
+        }
+        // A detection whose audio is not written yet is written now, with what there is.
+        if self.recent.as_ref().is_some_and(|r| r.clip.is_none()) {
+            self.save_recent(history)?;
+        }
+        self.recent = Some(Recent {
+            detection: d.clone(),
+            clip: None,
+            marked: false,
+        });
+        Ok(())
     }
 
     fn next_head(&mut self, history: &AudioHistory) -> Result<Option<(usize, Head)>> {
