@@ -248,7 +248,7 @@ pub fn evaluate(
         let spans = clip_spans(&paths)?;
         for (start, end, word_end) in spans {
             let lo = start;
-            let hi = end + (LATE * 16_000.0) as u64;
+            let hi = end + crate::timeline::samples_of(LATE) as u64;
             let window: Vec<(u64, f32)> = scores
                 .iter()
                 .enumerate()
@@ -258,13 +258,12 @@ pub fn evaluate(
             let m = window.iter().map(|&(_, s)| s).fold(0.0f32, f32::max);
             best[usize::from(noisy)].push(m);
             if let Some(&(t, _)) = window.iter().find(|&&(_, s)| s >= head.info.threshold) {
-                latencies.push((t as f64 - word_end as f64) / 16_000.0);
+                latencies.push((t as f64 - word_end as f64) / crate::timeline::RATE);
             }
         }
     }
     let fa = |t: f32| false_alarms_per_hour(&neg_scores, negative_hours, t, refractory);
-    let miss_of = |v: &Vec<f32>, t: f32| miss_rate(v, t);
-    let miss = |t: f32| (miss_of(&best[0], t) + miss_of(&best[1], t)) / 2.0;
+    let miss = |t: f32| (miss_rate(&best[0], t) + miss_rate(&best[1], t)) / 2.0;
     // Logits -4 to 14 in steps of 0.08, up to where f32 scores stop resolving (≈ 1 − 1e-6), so
     // a head whose loudest false alarm scores 0.99999 still shows where it falls silent; steps
     // that round to the same f32 threshold are listed once.
@@ -287,7 +286,7 @@ pub fn evaluate(
             let end = samples_at_embedding(crate::timeline::embedding_of_score(i) as u64);
             Some(NegativePeak {
                 path: path.clone(),
-                seconds: (end as f64 / 16_000.0 - crate::data::prep::PRE_PAD).max(0.0),
+                seconds: (crate::timeline::seconds_of(end) - crate::data::prep::PRE_PAD).max(0.0),
                 score,
                 alarms: fire_indices(scores, t, refractory).len(),
             })
@@ -303,8 +302,8 @@ pub fn evaluate(
         negative_hours,
         threshold: t,
         miss_rate: miss(t),
-        miss_rate_clean: miss_of(&best[0], t),
-        miss_rate_noisy: miss_of(&best[1], t),
+        miss_rate_clean: miss_rate(&best[0], t),
+        miss_rate_noisy: miss_rate(&best[1], t),
         fa_per_hour: fa(t),
         curve,
         skipped,
@@ -328,12 +327,12 @@ fn place_clips(paths: &[PathBuf]) -> Result<(Vec<Placed>, usize)> {
     let mut placed = Vec::with_capacity(paths.len());
     for p in paths {
         let clip = read_wav(p)?;
-        let start = at + (BEFORE * 16_000.0) as usize;
+        let start = at + crate::timeline::samples_of(BEFORE);
         let word = match crate::audio::vad::locate_word(&clip) {
             Ok(span) => start + span.start..start + span.end,
             Err(_) => start..start + clip.len(),
         };
-        at = start + clip.len() + (AFTER * 16_000.0) as usize;
+        at = start + clip.len() + crate::timeline::samples_of(AFTER);
         placed.push(Placed { clip, start, word });
     }
     Ok((placed, at))

@@ -68,12 +68,12 @@ pub fn refractory_hops(seconds: f32) -> usize {
 }
 
 /// `seconds` of audio in samples, truncated.
-pub fn samples_of(seconds: f64) -> usize {
+pub const fn samples_of(seconds: f64) -> usize {
     (seconds * RATE) as usize
 }
 
 /// `samples` in seconds.
-pub fn seconds_of(samples: u64) -> f64 {
+pub const fn seconds_of(samples: u64) -> f64 {
     samples as f64 / RATE
 }
 

@@ -7,8 +7,8 @@
 use std::path::{Path, PathBuf};
 
 use crate::audio::vad::{self, ClipProblem};
+use crate::timeline::RATE;
 
-const RATE: f64 = 16_000.0;
 /// Silence kept before and after the word in a saved take, seconds.
 pub const MARGIN: f64 = 0.5;
 /// The word may not start or end closer than this to the take's edges, seconds.

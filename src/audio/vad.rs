@@ -69,7 +69,7 @@ pub const CLIP_SAMPLES: std::ops::RangeInclusive<usize> = 8_000..=160_000;
 
 /// Finds the utterance in a 16 kHz clip, or says why there is none.
 pub fn locate_word(samples: &[f32]) -> Result<Span, ClipProblem> {
-    let secs = samples.len() as f64 / 16_000.0;
+    let secs = crate::timeline::seconds_of(samples.len() as u64);
     if !CLIP_SAMPLES.contains(&samples.len()) {
         return Err(ClipProblem::Length(format!(
             "{secs:.2} s long; enrolment clips must be 0.5–10 s"

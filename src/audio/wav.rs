@@ -232,8 +232,10 @@ pub fn read_wav(path: &Path) -> Result<Vec<f32>> {
     let rate = wav.info().sample_rate;
     let mut resampler = Resampler::new(rate).map_err(|e| Error::audio(path, e.to_string()))?;
     let mut raw = Vec::new();
-    let mut out =
-        Vec::with_capacity((wav.info().frames * 16_000 / u64::from(rate)) as usize + 2048);
+    let mut out = Vec::with_capacity(
+        (wav.info().frames * u64::from(crate::timeline::SAMPLE_RATE) / u64::from(rate)) as usize
+            + 2048,
+    );
     while wav.read_mono(1 << 16, &mut raw)? > 0 {
         resampler.push(&raw, &mut out)?;
         raw.clear();

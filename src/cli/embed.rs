@@ -18,7 +18,7 @@ pub(crate) fn embed(backbone: Option<&Path>, wav_path: &Path, out: Option<&Path>
     let started = Instant::now();
     let samples = wav::read_wav(wav_path)?;
     let embeddings = hark::backbone::embedder::embed_samples(&backbone, &samples)?;
-    let audio_secs = samples.len() as f64 / 16_000.0;
+    let audio_secs = hark::timeline::seconds_of(samples.len() as u64);
     let took = started.elapsed().as_secs_f64();
     match (out, format) {
         (Some(p), Format::Npy) => {

@@ -142,7 +142,7 @@ pub(crate) fn listen_cmd(
     let mut last_stats = Instant::now();
     let periodic_stats = output.stats && source.health().is_some();
     let report = |audio: u64, source: &dyn Source| {
-        let secs = audio as f64 / 16_000.0;
+        let secs = hark::timeline::seconds_of(audio);
         let cpu = cpu0.zip(process_cpu_seconds()).map(|(a, b)| b - a);
         eprintln!(
             "hark: stats: {secs:.1} s of audio in {:.1} s{}{}",

@@ -163,7 +163,7 @@ pub(crate) fn dispatch(cli: Cli) -> Result<()> {
                     let summary = listen_cmd(&backbone, heads, &mut mic, actions, learner, out)?;
                     eprintln!(
                         "hark: stopped after {:.1} s of audio ({:.1} s wall): {} detection(s), {} sample(s) dropped, {} device fault(s)",
-                        mic.delivered() as f64 / 16_000.0,
+                        hark::timeline::seconds_of(mic.delivered()),
                         started.elapsed().as_secs_f64(),
                         summary.detections,
                         mic.dropped(),

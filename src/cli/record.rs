@@ -16,7 +16,7 @@ pub(crate) fn capture_seconds(
     seconds: f64,
     show_meter: bool,
 ) -> Result<(Vec<f32>, bool)> {
-    let want = (seconds * 16_000.0) as usize;
+    let want = hark::timeline::samples_of(seconds);
     let mut audio = Vec::with_capacity(want + 8192);
     let mut last_meter = 0;
     while audio.len() < want {
@@ -31,7 +31,7 @@ pub(crate) fn capture_seconds(
             eprint!(
                 "\r  {}  {:4.1} s ",
                 hark::audio::takes::meter(&audio[from..]),
-                audio.len() as f64 / 16_000.0
+                hark::timeline::seconds_of(audio.len() as u64)
             );
             last_meter = audio.len();
         }
@@ -80,7 +80,7 @@ pub(crate) fn record_cmd(
             }
             Ok(take) => {
                 let path = hark::audio::takes::next_path(dir, word);
-                wav::write_wav(&path, &take.samples, 16_000)?;
+                wav::write_wav(&path, &take.samples, hark::timeline::SAMPLE_RATE)?;
                 eprintln!(
                     "  saved {} (word {:.2} s, peak {:.0} dBFS)",
                     path.display(),
@@ -132,14 +132,14 @@ pub(crate) fn record_background_cmd(mic: &mut Microphone, dir: &Path, minutes: f
     while left > 0.0 {
         let part = left.min(60.0);
         let (audio, stopped) = capture_seconds(mic, part, meter)?;
-        if audio.len() >= 16_000 {
+        if audio.len() >= hark::timeline::samples_of(1.0) {
             let path = hark::audio::takes::next_path(dir, "background");
-            wav::write_wav(&path, &audio, 16_000)?;
+            wav::write_wav(&path, &audio, hark::timeline::SAMPLE_RATE)?;
             files += 1;
             eprintln!(
                 "  saved {} ({:.0} s)",
                 path.display(),
-                audio.len() as f64 / 16_000.0
+                hark::timeline::seconds_of(audio.len() as u64)
             );
         }
         left -= part;

@@ -106,7 +106,7 @@ pub(crate) fn pad_with_own_sound(
 
 /// Where no file of a negative folder is held out for validation (one long recording, a few
 /// files), its recordings are, in blocks of about this many samples (30 s).
-pub(crate) const BLOCK_SAMPLES: usize = 30 * 16_000;
+pub(crate) const BLOCK_SAMPLES: usize = crate::timeline::samples_of(30.0);
 
 /// Which blocks of a negative recording of `samples` samples (at 16 kHz) are held out for
 /// validation, each by a hash of the file name and its index. The blocks split the file evenly,
@@ -137,14 +137,15 @@ pub(crate) fn negative_blocks(
     held_out: &[bool],
 ) -> Vec<(std::ops::Range<usize>, bool, f64)> {
     let n = held_out.len();
-    let seconds = |b: usize| block_samples(b, n, samples).len() as f64 / 16_000.0;
+    let seconds = |b: usize| crate::timeline::seconds_of(block_samples(b, n, samples).len() as u64);
     if n <= 1 || embeddings < HEAD_WINDOW {
-        let total = samples as f64 / 16_000.0;
+        let total = crate::timeline::seconds_of(samples as u64);
         return vec![(0..embeddings, held_out.iter().any(|&v| v), total)];
     }
-    let pre = (PRE_PAD * 16_000.0) as u64;
+    let pre = crate::timeline::samples_of(PRE_PAD) as u64;
     let block_of = |k: usize| -> usize {
-        let end = (1280 * k as u64 + EMBEDDING_END).saturating_sub(pre);
+        let end =
+            (crate::timeline::GROUP_HOP as u64 * k as u64 + EMBEDDING_END).saturating_sub(pre);
         let b = (end.saturating_sub(1) as u128 * n as u128) / samples.max(1) as u128;
         (b as usize).min(n - 1)
     };

@@ -17,7 +17,7 @@ use crate::model::logit::sigmoid;
 /// Seconds of audio before a candidate that are matched against the templates.
 pub const QUERY_SECONDS: f64 = 1.9;
 /// Samples of audio before a candidate that are matched against the templates.
-pub const QUERY_SAMPLES: usize = (QUERY_SECONDS * 16_000.0) as usize;
+pub const QUERY_SAMPLES: usize = crate::timeline::samples_of(QUERY_SECONDS);
 /// Templates whose costs are averaged into a candidate's distance.
 pub const NEAREST: usize = 3;
 /// The lowest score `eval` checks, so its curve holds for every threshold from here up

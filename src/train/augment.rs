@@ -10,6 +10,7 @@ use crate::data::cache::cache_key;
 use crate::data::folders::name_fraction;
 use crate::data::jobs::Job;
 use crate::data::prep::{PRE_PAD, mix, pad_samples, without_blocks};
+use crate::timeline::samples_of;
 use crate::train::clips::{Positive, unused_lead};
 use crate::train::rng::Rng;
 use crate::{Error, Result};
@@ -47,12 +48,12 @@ impl Pool {
     /// Chooses from `candidates` in each of `folders`: files of 1 s or more in file-name-hash
     /// order, until the folder's share of 10 minutes is reached.
     pub(crate) fn choose(candidates: &[PoolFile], folders: usize) -> Pool {
-        let per_folder = 16_000 * 600 / folders.max(1);
+        let per_folder = samples_of(600.0) / folders.max(1);
         let mut files = Vec::new();
         for folder in 0..folders {
             let mut order: Vec<&PoolFile> = candidates
                 .iter()
-                .filter(|c| c.folder == Some(folder) && c.samples >= 16_000)
+                .filter(|c| c.folder == Some(folder) && c.samples >= samples_of(1.0))
                 .collect();
             order.sort_by(|a, b| {
                 name_fraction(&a.path, "pool").total_cmp(&name_fraction(&b.path, "pool"))
@@ -101,7 +102,7 @@ impl Copy {
     /// the background file and offset (in that order, so the same seed gives the same copies).
     pub(crate) fn draw(rng: &mut Rng, p: &Positive, post: usize, pool: &Pool) -> Copy {
         let shift = rng.range(-0.5, 0.5);
-        let pre = ((PRE_PAD + 0.5 + shift) * 16_000.0) as usize;
+        let pre = samples_of(PRE_PAD + 0.5 + shift);
         let gain_db = rng.range(-12.0, 6.0) as f32;
         let snr_db = rng.range(SNR_DB.0, SNR_DB.1) as f32;
         let noise = if pool.files.is_empty() {

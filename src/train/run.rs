@@ -263,7 +263,10 @@ pub fn train(
                 Err(e) => warnings.push(format!("skipped background {e}")),
             }
         }
-        if !found.iter().any(|c| c.samples >= 16_000) {
+        if !found
+            .iter()
+            .any(|c| c.samples >= crate::timeline::samples_of(1.0))
+        {
             return Err(Error::Data(format!(
                 "no usable background audio (WAV files of 1 s or more) in {}",
                 list(&opts.background)

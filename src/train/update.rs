@@ -162,7 +162,7 @@ pub fn update(
             } else {
                 (rng.range(-0.3, 0.3), rng.range(-9.0, 6.0) as f32)
             };
-            let pre_c = ((PRE_PAD + 0.3 + shift) * 16_000.0) as usize;
+            let pre_c = crate::timeline::samples_of(PRE_PAD + 0.3 + shift);
             // Padded with the clip's own sound (`pad_with_own_sound`), not zeros.
             let mut recipe = b"update-positive\0own-sound\0".to_vec();
             recipe.extend_from_slice(&p.hash);

@@ -200,7 +200,7 @@ pub(super) fn choose_config(
         .min_by_key(|r| {
             (
                 r.channels(),
-                !r.contains_rate(16_000),
+                !r.contains_rate(crate::timeline::SAMPLE_RATE),
                 default
                     .as_ref()
                     .is_none_or(|d| d.sample_format() != r.sample_format()),
@@ -211,7 +211,7 @@ pub(super) fn choose_config(
         .expect("ranges is not empty");
     let rate = match opts.rate {
         Some(r) => r,
-        None if best.contains_rate(16_000) => 16_000,
+        None if best.contains_rate(crate::timeline::SAMPLE_RATE) => crate::timeline::SAMPLE_RATE,
         None => default
             .as_ref()
             .map(|d| d.sample_rate())

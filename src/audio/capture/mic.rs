@@ -189,7 +189,9 @@ impl Microphone {
     }
 
     fn limit(&self) -> Option<u64> {
-        self.opts.duration.map(|s| (s * 16_000.0).round() as u64)
+        self.opts
+            .duration
+            .map(|s| (s * crate::timeline::RATE).round() as u64)
     }
 }
 
