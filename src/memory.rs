@@ -1,4 +1,5 @@
-//! Giving back the memory only start-up needed, so a listener that runs for days stays small.
+//! Giving back the memory only start-up needed, so a listener that runs for days stays small,
+//! and what the process has used ([`process_cpu_seconds`]).
 //!
 //! Planning the backbone runs a lot of tract's code once (ONNX parsing, graph rewriting,
 //! pulsification) and leaves freed heap behind. Listening afterwards touches a small part of

@@ -451,6 +451,10 @@ fn update_in_place(
     for (p, why) in &report.skipped {
         notes.push(format!("learning: skipped {}: {why}", p.display()));
     }
+    // The cache does not print: a failed write reaches the user through the listener.
+    if let Some(e) = opts.cache.write_problem() {
+        notes.push(format!("learning: warning: cannot cache embeddings: {e}"));
+    }
     retire(&clips, learned, &mut notes);
     let message = format!(
         "learning: head updated from {} false alarm(s) and {} missed word(s) in {:.2} s; {}; now listening with update {} ({})",
